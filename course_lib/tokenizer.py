@@ -1,0 +1,181 @@
+"""The course's WordPiece tokenizer (Hugging Face ``tokenizers``; never hand-written).
+
+A lowercase WordPiece vocabulary of 8,192 entries trained on the *training* split of the course corpus
+(:func:`course_lib.data.load_corpus`), shipped in ``course_lib/assets/tokenizer/`` (``vocab.txt``,
+``tokenizer.json``, ``tokenizer_config.json``, ``special_tokens_map.json``).
+
+Special tokens and ids: ``[PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4``. Pairs are encoded BERT-style
+``[CLS] A [SEP] B [SEP]`` with ``token_type_ids`` 0 for ``[CLS] A [SEP]`` and 1 for ``B [SEP]``.
+
+Remake the shipped files (deterministic; about a minute on 2 cores)::
+
+    python -m course_lib.tokenizer train          # = train_tokenizer() -> course_lib/assets/tokenizer/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+TOKENIZER_DIR = Path(__file__).resolve().parent / "assets" / "tokenizer"
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
+VOCAB_SIZE = 8192
+MAX_LENGTH = 512
+
+
+def build_backend(vocab: dict[str, int] | None = None):
+    """A ``tokenizers.Tokenizer`` with BERT's pipeline (lowercase + strip accents normaliser, BERT
+    pre-tokeniser, WordPiece model with ``##`` continuation, ``[CLS] A [SEP] B [SEP]`` post-processor,
+    WordPiece decoder). With ``vocab=None`` the model is empty (ready to train)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    model = models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100) if vocab \
+        else models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100)
+    tok = Tokenizer(model)
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=True, lowercase=True
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", CLS_ID), ("[SEP]", SEP_ID)],
+    )
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return tok
+
+
+def train_tokenizer(
+    texts: Iterable[str] | None = None,
+    vocab_size: int = VOCAB_SIZE,
+    min_frequency: int = 2,
+    output_dir: str | Path | None = TOKENIZER_DIR,
+    limit_alphabet: int = 300,
+):
+    """Train the lowercase WordPiece vocabulary and (unless ``output_dir`` is None) save it.
+
+    ``texts``: the training text (default: every sentence of ``load_corpus("train")``, never the
+    held-out documents). Returns the ``transformers`` tokenizer (see :func:`load_tokenizer`).
+    The result is deterministic for the same input (the ``tokenizers`` trainer breaks ties by id)."""
+    from tokenizers import trainers
+
+    if texts is None:
+        from .data import load_corpus
+
+        texts = [s for doc in load_corpus("train") for s in doc]
+    texts = list(texts)
+    if not texts:
+        raise ValueError("train_tokenizer: no training text")
+    backend = build_backend()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        limit_alphabet=limit_alphabet,
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
+    backend.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    for i, t in enumerate(SPECIAL_TOKENS):
+        assert backend.token_to_id(t) == i, f"special token {t} is not at id {i}"
+    # rebuild from the vocabulary so that the saved tokenizer.json equals a fresh WordPiece from vocab.txt
+    vocab = backend.get_vocab()
+    backend = build_backend(vocab)
+    if output_dir is None:
+        return _wrap(backend)
+    save_tokenizer_files(backend, output_dir)
+    load_tokenizer.cache_clear()
+    return load_tokenizer(output_dir)
+
+
+def save_tokenizer_files(backend, output_dir: str | Path) -> None:
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = backend.get_vocab()
+    tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    assert [vocab[t] for t in tokens] == list(range(len(tokens))), "vocabulary ids are not contiguous"
+    (out / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    backend.save(str(out / "tokenizer.json"), pretty=True)
+    config = {
+        "tokenizer_class": "BertTokenizerFast",
+        "do_lower_case": True,
+        "strip_accents": None,
+        "tokenize_chinese_chars": True,
+        "model_max_length": MAX_LENGTH,
+        "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+        "mask_token": "[MASK]",
+        "clean_up_tokenization_spaces": True,
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                "mask_token": "[MASK]"}
+    (out / "special_tokens_map.json").write_text(json.dumps(specials, indent=2) + "\n", encoding="utf-8")
+
+
+def _wrap(backend):
+    from transformers import PreTrainedTokenizerFast
+
+    try:
+        from transformers import BertTokenizerFast
+
+        tok = BertTokenizerFast(tokenizer_object=backend, do_lower_case=True, model_max_length=MAX_LENGTH)
+    except Exception:  # pragma: no cover - older/newer transformers without tokenizer_object support
+        tok = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=MAX_LENGTH)
+    tok.add_special_tokens({"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+                            "cls_token": "[CLS]", "mask_token": "[MASK]"})
+    return tok
+
+
+@lru_cache(maxsize=4)
+def _load(path: str):
+    from tokenizers import Tokenizer
+
+    p = Path(path)
+    if not (p / "tokenizer.json").exists():
+        raise FileNotFoundError(
+            f"no tokenizer.json in {p}; remake the shipped tokenizer with `python -m course_lib.tokenizer train`"
+        )
+    return Tokenizer.from_file(str(p / "tokenizer.json"))
+
+
+def load_tokenizer(path: str | Path | None = None):
+    """The shipped tokenizer as a ``transformers`` fast BERT tokenizer (offline; nothing downloads).
+
+    ``tok("the cat sat", "on the mat", return_tensors="pt")`` gives ``input_ids``, ``token_type_ids``
+    and ``attention_mask``; ``padding``/``truncation``/``max_length`` work as in ``transformers``.
+    ``path``: a folder holding ``tokenizer.json`` (default: the one shipped in the package).
+    Each call returns a new tokenizer object (the parsed files are cached)."""
+    backend = _load(str(Path(path) if path is not None else TOKENIZER_DIR))
+    from tokenizers import Tokenizer
+
+    tok = _wrap(Tokenizer.from_str(backend.to_str()))
+    for i, t in enumerate(SPECIAL_TOKENS):
+        if tok.convert_tokens_to_ids(t) != i:
+            raise ValueError(f"tokenizer at {path}: {t} should have id {i}")
+    return tok
+
+
+load_tokenizer.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.tokenizer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train the WordPiece vocabulary on load_corpus('train') and save it")
+    t.add_argument("--vocab-size", type=int, default=VOCAB_SIZE)
+    t.add_argument("--min-frequency", type=int, default=2)
+    t.add_argument("--output-dir", default=str(TOKENIZER_DIR))
+    args = parser.parse_args(argv)
+    if args.cmd == "train":
+        tok = train_tokenizer(vocab_size=args.vocab_size, min_frequency=args.min_frequency,
+                              output_dir=args.output_dir)
+        print(f"saved a {len(tok)}-token WordPiece vocabulary to {args.output_dir}")
+
+
+if __name__ == "__main__":
+    main()
