@@ -231,7 +231,7 @@ def training_history(history, x: str | None = None, title: str | None = None) ->
                 continue
             v = float(v)
             if not math.isfinite(v):
-                raise ValueError(f"history: {k!r} is {v} at {x or 'entry'} {xv} (entry {i}); "
+                raise ValueError(f"history: {k!r} is {'NaN' if math.isnan(v) else v} at {x or 'entry'} {xv} (entry {i}); "
                                  "the run diverged or a metric divided by zero, fix it before plotting")
             xs, ys = series.setdefault(k, ([], []))
             xs.append(float(xv))
