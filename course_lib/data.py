@@ -48,6 +48,9 @@ MAX_DOCUMENT_WORDS = 3000
 #: Documents with fewer sentences than this are dropped (title pages, tables of contents, ...).
 MIN_DOCUMENT_SENTENCES = 3
 
+#: Gutenberg blocks of 3+ lines averaging fewer characters than this are dropped (contents, verse).
+SHORT_LINE_CHARS = 45
+
 SPLITS = ("train", "heldout")
 
 
@@ -136,20 +139,25 @@ def detokenize_wikitext(line: str) -> str:
 
 
 def parse_wikitext(text: str) -> list[tuple[str, list[str]]]:
-    """Split a WikiText-2 raw file into articles on `` = Title = `` lines.
+    """Split a WikiText-2 raw file into articles on `` = Title = `` lines (between blank lines).
 
     Returns ``[(title, paragraphs)]``; sub-headings (`` = = Section = = ``) are dropped, paragraph
     lines are detokenised (:func:`detokenize_wikitext`)."""
     articles: list[tuple[str, list[str]]] = []
     title, paragraphs = None, []
-    for line in text.split("\n"):
-        m = _WIKI_TITLE.match(line)
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        # headings stand between blank lines (one formula line of the test split looks like a title)
+        standalone = (i == 0 or not lines[i - 1].strip()) and (i + 1 == len(lines) or not lines[i + 1].strip())
+        m = _WIKI_TITLE.match(line) if standalone else None
         if m:
             if title is not None:
                 articles.append((title, paragraphs))
             title, paragraphs = m.group(1).strip(), []
             continue
-        if _WIKI_SUBTITLE.match(line) or not line.strip():
+        if standalone and _WIKI_SUBTITLE.match(line):
             continue
         if title is None:  # text before the first title (never in the official files)
             title = ""
@@ -177,9 +185,11 @@ _HEADING = re.compile(
 _ROMAN = re.compile(r"^[IVXLC]+\.?(?:\s|$)")
 _BOILERPLATE = re.compile(
     r"^(?:produced by|transcribed from|e-?text prepared by|end of (?:the |this )?project gutenberg|"
-    r"\[illustration|\[footnote|updated editions will|this e-?book|contents$|table of contents)",
+    r"\[illustration|\[footnote|updated editions will|this e-?book|contents$|table of contents|"
+    r"(?:original )?transcriber[\u2019']?s note|the internet wiretap|about the online edition|list of illustrations)",
     re.I,
 )
+_EDITION_NOTE = re.compile(r"\be-?texts?\b|project gutenberg|typographical errors", re.I)
 _ITALICS = re.compile(r"_([^_\n]+)_")
 _INLINE_NOTE = re.compile(r"\[(?:illustration|footnote|sidenote)[^\]]*\]|\[\d+\]", re.I)
 
@@ -207,13 +217,13 @@ def strip_gutenberg(text: str) -> str:
 
 def _is_heading(p: str) -> bool:
     """A chapter/part heading, a title line or other short non-prose line (a document boundary)."""
-    if len(p) > 120:
-        return False
-    if _HEADING.match(p) or _ROMAN.match(p):
+    if len(p) <= 250 and (_HEADING.match(p) or _ROMAN.match(p)):
         return True
     letters = [c for c in p if c.isalpha()]
-    if letters and not any(c.islower() for c in letters):  # ALL CAPS TITLE
+    if letters and not any(c.islower() for c in letters):  # ALL CAPS TITLE (or list of titles)
         return True
+    if len(p) > 120:
+        return False
     words = p.split()
     # short line that does not end like prose: "Economy", "The Bean-Field", "by Mark Twain"
     return len(words) <= 8 and not re.search(r"[.!?,;:\"'\u201d\u2019)\-]$", p)
@@ -229,7 +239,13 @@ def gutenberg_paragraphs(text: str) -> list[str | None]:
         p = " ".join(block.split())
         if not p:
             continue
-        if _BOILERPLATE.match(p) or p.startswith("*** "):
+        lines = [ln for ln in block.split("\n") if ln.strip()]
+        if len(lines) >= 3 and sum(len(ln.strip()) for ln in lines) / len(lines) < SHORT_LINE_CHARS:
+            # a block of short lines: a table of contents, a list or verse -> not prose, a boundary
+            if out and out[-1] is not None:
+                out.append(None)
+            continue
+        if _BOILERPLATE.match(p) or p.startswith("*** ") or _EDITION_NOTE.search(p):
             continue
         p = _INLINE_NOTE.sub("", _ITALICS.sub(r"\1", p)).replace("_", "")
         p = " ".join(p.split())
