@@ -1,0 +1,342 @@
+"""Helpers for tests that execute course notebooks.
+
+Everything runs on a copy of the notebook's folder in a temporary directory, with a kernel whose
+HOME / JUPYTER_* / IPYTHONDIR point into that directory (tests/conftest.py also isolates the whole
+test session the same way), so nothing a notebook writes lands in the checkout.
+
+Typical uses::
+
+    from notebook_utils import SOLUTIONS, chapter_path, execute_with_answer, cell_error, NotebookSession
+
+    # a wrong answer, fresh kernel, top to bottom until the test cell (simple, slower)
+    nb = execute_with_answer(chapter_path("ch02_attention"), "softmax", WRONG_SOFTMAX, stop_after="softmax_tests")
+    assert "maximum" in cell_error(nb, "softmax_tests")
+
+    # many wrong answers against one kernel (fast): run the notebook up to the answer once, then try each
+    with NotebookSession(chapter_path("ch02_attention")) as s:
+        s.run_until("softmax")                       # everything before the answer cell
+        for src in WRONG_SOFTMAXES:
+            r = s.try_answer("softmax", src, "softmax_tests")
+            assert not r.ok, src
+            assert "softmax" in r.error
+
+``try_answer`` removes the names the original answer cell defines, runs the replacement, runs the
+test cell (the instructor version, with its hidden tests), then restores the original answer, so the
+session can go on.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTIONS = REPO / "solutions"
+NOTEBOOKS = REPO / "notebooks"
+FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
+DEFAULT_TIMEOUT = 600
+
+#: (notebook, seconds) of every full run made through this module, printed at the end of pytest
+TIMINGS: list[tuple[str, float]] = []
+
+
+# --- discovery ----------------------------------------------------------------------------------------
+def chapters(folder: Path = SOLUTIONS) -> list[str]:
+    """Chapter folders holding a notebook of the same name (``chNN_topic/chNN_topic.ipynb``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(d.name for d in folder.iterdir() if d.is_dir() and (d / f"{d.name}.ipynb").is_file())
+
+
+def chapter_path(chapter: str, folder: Path = SOLUTIONS) -> Path:
+    return Path(folder) / chapter / f"{chapter}.ipynb"
+
+
+def nbgrader_meta(cell) -> dict:
+    return (cell.get("metadata") or {}).get("nbgrader") or {}
+
+
+def grade_id(cell) -> str | None:
+    return nbgrader_meta(cell).get("grade_id")
+
+
+def is_autograded_test(cell) -> bool:
+    m = nbgrader_meta(cell)
+    return cell.cell_type == "code" and bool(m.get("grade")) and not m.get("solution")
+
+
+def is_answer(cell) -> bool:
+    m = nbgrader_meta(cell)
+    return cell.cell_type == "code" and bool(m.get("solution"))
+
+
+def find_cell(nb, gid: str) -> int:
+    for i, cell in enumerate(nb.cells):
+        if grade_id(cell) == gid:
+            return i
+    raise KeyError(f"no cell with grade_id {gid!r}")
+
+
+def answer_cells_for(nb, test_gid: str) -> list[str]:
+    """grade_ids of the answer cells a test cell checks: the answer cells after the previous autograded
+    test cell; when there are none (a second test cell for the same answer), those of the previous one."""
+    idx = find_cell(nb, test_gid)
+    deps: list[str] = []
+    previous: list[str] = []
+    for cell in nb.cells[:idx]:
+        if is_autograded_test(cell):
+            previous = deps or previous
+            deps = []
+        elif is_answer(cell):
+            deps.append(grade_id(cell))
+    return deps or previous
+
+
+def stub_sources(chapter: str, release: Path = NOTEBOOKS) -> dict[str, str]:
+    """grade_id -> source of every answer cell in the released (learner) version."""
+    nb = nbformat.read(chapter_path(chapter, release), as_version=4)
+    return {grade_id(c): c.source for c in nb.cells if is_answer(c)}
+
+
+def bound_names(source: str) -> set[str]:
+    """Top-level names a cell binds (def, class, assignment, import, for/with targets)."""
+    lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+
+    def targets(t):
+        if isinstance(t, ast.Name):
+            names.add(t.id)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            for e in t.elts:
+                targets(e)
+        elif isinstance(t, ast.Starred):
+            targets(t.value)
+
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            for t in node.targets:
+                targets(t)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets(node.target)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                names.add((a.asname or a.name).split(".")[0])
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            targets(node.target)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    targets(item.optional_vars)
+    return names
+
+
+# --- environment ---------------------------------------------------------------------------------------
+def isolated_env(home: Path, extra: dict | None = None, nbgrader_execution: bool = False) -> dict:
+    """os.environ with HOME, JUPYTER_{CONFIG,DATA,RUNTIME}_DIR and IPYTHONDIR inside ``home``, and
+    the Hugging Face libraries told to stay offline."""
+    home = Path(home)
+    env = dict(os.environ)
+    dirs = {"HOME": home, "JUPYTER_CONFIG_DIR": home / ".jupyter", "JUPYTER_DATA_DIR": home / ".local/share/jupyter",
+            "JUPYTER_RUNTIME_DIR": home / ".local/share/jupyter/runtime", "IPYTHONDIR": home / ".ipython"}
+    for key, path in dirs.items():
+        path.mkdir(parents=True, exist_ok=True)
+        env[key] = str(path)
+    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                "PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "Agg"})
+    env.pop("NBGRADER_EXECUTION", None)
+    if nbgrader_execution:
+        env["NBGRADER_EXECUTION"] = "validate"
+    env.update({k: str(v) for k, v in (extra or {}).items()})
+    return env
+
+
+# --- running cells ---------------------------------------------------------------------------------------
+@dataclass
+class CellResult:
+    ok: bool
+    ename: str | None = None
+    evalue: str | None = None
+    outputs: list = field(default_factory=list, repr=False)
+    seconds: float = 0.0
+
+    @property
+    def error(self) -> str | None:
+        return None if self.ok else f"{self.ename}: {self.evalue}"
+
+    @property
+    def text(self) -> str:
+        """All stream and text/plain output of the cell."""
+        bits = []
+        for o in self.outputs:
+            if o.get("output_type") == "stream":
+                bits.append(o.get("text", ""))
+            elif "data" in o and "text/plain" in o["data"]:
+                bits.append(o["data"]["text/plain"])
+        return "".join(bits)
+
+
+class NotebookError(AssertionError):
+    pass
+
+
+def _result(cell, seconds) -> CellResult:
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            return CellResult(False, o.get("ename"), o.get("evalue"), list(cell.outputs), seconds)
+    return CellResult(True, outputs=list(cell.get("outputs", [])), seconds=seconds)
+
+
+class NotebookSession:
+    """One kernel running (a copy of) a notebook: cells by index or grade_id, or any source."""
+
+    def __init__(self, notebook: Path, *, timeout: int = DEFAULT_TIMEOUT, nbgrader_execution: bool = False,
+                 env: dict | None = None, workdir: Path | None = None):
+        from nbclient import NotebookClient
+
+        self.path = Path(notebook)
+        self.nb = nbformat.read(self.path, as_version=4)
+        self._tmp = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"nb-{self.path.stem}-")
+            workdir = Path(self._tmp.name)
+        self.workdir = Path(workdir)
+        self.rundir = self.workdir / "run"
+        shutil.copytree(self.path.parent, self.rundir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        self.env = isolated_env(self.workdir / "home", env, nbgrader_execution)
+        self.client = NotebookClient(self.nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                                     resources={"metadata": {"path": str(self.rundir)}})
+        self._ctx = None
+        self.next_cell = 0
+        self.cell_seconds: dict[int, float] = {}
+
+    def __enter__(self):
+        self._ctx = self.client.setup_kernel(env=self.env, cwd=str(self.rundir))
+        self._ctx.__enter__()
+        self.client.wait_for_reply(self.client.kc.kernel_info())
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._ctx is not None:
+            ctx, self._ctx = self._ctx, None
+            try:
+                ctx.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001 - a dead kernel
+                pass
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    # -- single cells --
+    def index(self, key) -> int:
+        return key if isinstance(key, int) else find_cell(self.nb, key)
+
+    def run_cell(self, key) -> CellResult:
+        i = self.index(key)
+        cell = self.nb.cells[i]
+        if cell.cell_type != "code":
+            return CellResult(True)
+        t0 = time.perf_counter()
+        self.client.execute_cell(cell, i)
+        dt = time.perf_counter() - t0
+        self.cell_seconds[i] = dt
+        return _result(cell, dt)
+
+    def run_source(self, source: str) -> CellResult:
+        cell = nbformat.v4.new_code_cell(source)
+        self.nb.cells.append(cell)  # nbclient stores the executed cell back at its index
+        t0 = time.perf_counter()
+        try:
+            cell = self.client.execute_cell(cell, len(self.nb.cells) - 1)
+        finally:
+            self.nb.cells.pop()
+        return _result(cell, time.perf_counter() - t0)
+
+    # -- ranges --
+    def run_until(self, key, inclusive: bool = False) -> None:
+        """Run cells from where the session is up to (not including, unless inclusive) ``key``;
+        raise NotebookError at the first cell that fails."""
+        stop = self.index(key) + (1 if inclusive else 0)
+        while self.next_cell < stop:
+            i = self.next_cell
+            r = self.run_cell(i)
+            self.next_cell += 1
+            if not r.ok:
+                gid = grade_id(self.nb.cells[i])
+                raise NotebookError(f"{self.path.name}: cell {i}{f' ({gid})' if gid else ''} failed: {r.error}")
+
+    def run_all(self) -> float:
+        """Run the rest of the notebook; returns the seconds spent in cells."""
+        self.run_until(len(self.nb.cells))
+        return sum(self.cell_seconds.values())
+
+    # -- answers --
+    def forget(self, answer_gid: str) -> None:
+        names = sorted(bound_names(self.nb.cells[self.index(answer_gid)].source))
+        if names:
+            self.run_source(f"for _n in {names!r}:\n    globals().pop(_n, None)\ndel _n")
+
+    def try_answer(self, answer_gid: str, source: str, test_gid: str, restore: bool = True) -> CellResult:
+        """Replace one answer cell by ``source``, run the test cell, restore the original answer.
+        Returns the test cell's result (``ok`` False = the test caught it)."""
+        return self.try_answers({answer_gid: source}, test_gid, restore)
+
+    def try_answers(self, sources: dict[str, str], test_gid: str, restore: bool = True) -> CellResult:
+        for gid, src in sources.items():
+            self.forget(gid)
+            self.run_source(src)
+        test = self.nb.cells[self.index(test_gid)]
+        result = self.run_source(test.source)
+        if restore:
+            for gid in sources:
+                r = self.run_source(self.nb.cells[self.index(gid)].source)
+                if not r.ok:
+                    raise NotebookError(f"restoring answer {gid!r} failed: {r.error}")
+        return result
+
+
+def execute_notebook(path: Path, *, timeout: int = DEFAULT_TIMEOUT, nbgrader_execution: bool = False,
+                     record: bool = True):
+    """Run a notebook top to bottom in a fresh kernel; raise NotebookError at the first failing cell.
+    Returns (executed notebook, seconds)."""
+    with NotebookSession(path, timeout=timeout, nbgrader_execution=nbgrader_execution) as s:
+        seconds = s.run_all()
+    if record:
+        TIMINGS.append((str(Path(path).relative_to(REPO)) if Path(path).is_relative_to(REPO) else str(path),
+                        seconds))
+    return s.nb, seconds
+
+
+def execute_with_answer(path: Path, answer_gid: str, source: str, *, stop_after: str | None = None,
+                        timeout: int = DEFAULT_TIMEOUT, nbgrader_execution: bool = False):
+    """Run a notebook top to bottom (errors allowed) with one answer cell's source replaced, in a
+    fresh kernel, optionally stopping after the cell ``stop_after``. Returns the executed notebook; use
+    :func:`cell_error` on it."""
+    with NotebookSession(path, timeout=timeout, nbgrader_execution=nbgrader_execution) as s:
+        s.nb.cells[s.index(answer_gid)].source = source
+        last = s.index(stop_after) if stop_after else len(s.nb.cells) - 1
+        for i in range(last + 1):
+            s.run_cell(i)
+    return s.nb
+
+
+def cell_error(nb, gid: str) -> str | None:
+    """'Ename: message' of the first error output of a cell, or None."""
+    cell = nb.cells[find_cell(nb, gid)]
+    r = _result(cell, 0.0)
+    return r.error
