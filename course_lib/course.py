@@ -131,6 +131,48 @@ def run_nbgrader(args: list[str], *, cwd: Path, env: dict | None = None, log: Pa
     return proc
 
 
+APPS = {"generate_assignment": "nbgrader.apps.generateassignmentapp:GenerateAssignmentApp",
+        "autograde": "nbgrader.apps.autogradeapp:AutogradeApp",
+        "generate_feedback": "nbgrader.apps.generatefeedbackapp:GenerateFeedbackApp"}
+
+
+def run_nbgrader_many(app: str, assignments: list[str], *, cwd: Path, args: list[str] | None = None,
+                      log: Path | None = None, timeout: float | None = None) -> None:
+    """Run one nbgrader app for several assignments in a single process (nbgrader takes seconds to
+    start): ``python -m course_lib.course _nbgrader APP A1 A2 ... -- ARGS``."""
+    cmd = [sys.executable, "-m", "course_lib.course", "_nbgrader", app, *assignments, "--", *(args or [])]
+    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout)
+    if log is not None:
+        with open(log, "a") as fh:
+            fh.write(f"$ {' '.join(cmd)}\n{proc.stdout}\n")
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-30:])
+        raise RuntimeError(f"nbgrader {app} {' '.join(assignments)} failed (exit {proc.returncode}):\n{tail}")
+
+
+def _nbgrader_many_main(argv: list[str]) -> int:
+    import importlib
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    app, rest = argv[0], argv[1:]
+    extra = rest[rest.index("--") + 1:] if "--" in rest else []
+    names = rest[: rest.index("--")] if "--" in rest else rest
+    module, cls_name = APPS[app].split(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    for name in names:
+        inst = cls()
+        try:
+            inst.initialize([name, *extra])
+            inst.start()
+        except SystemExit as e:
+            if e.code not in (0, None):
+                return int(e.code) if isinstance(e.code, int) else 1
+        cls.clear_instance()
+    return 0
+
+
 # --- course release -------------------------------------------------------------------------------
 def release(chapter_names: list[str] | None = None, *, source: Path | None = None, to: Path | None = None,
             quiet: bool = False) -> list[Path]:
@@ -154,12 +196,10 @@ def release(chapter_names: list[str] | None = None, *, source: Path | None = Non
             dest = Path(to).resolve() if to else source.parent / "notebooks"
             cwd = Path(tmp)
             write_nbgrader_config(cwd, source=source, release=dest, root=root)
-        out = []
-        for ch in names:
-            if not quiet:
-                print(f"release {ch} -> {dest / ch}", flush=True)
-            run_nbgrader(["generate_assignment", ch, "--force"], cwd=cwd)
-            out.append(chapter_notebook(dest, ch))
+        if not quiet:
+            print(f"release {', '.join(names)} -> {dest}", flush=True)
+        run_nbgrader_many("generate_assignment", names, cwd=cwd, args=["--force"])
+        out = [chapter_notebook(dest, ch) for ch in names]
     for nb in out:
         _normalise_release(nb)
     return out
@@ -273,3 +313,9 @@ def lab(args) -> int:
         return subprocess.call(cmd, cwd=root, env=os.environ.copy())
     except KeyboardInterrupt:
         return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "_nbgrader":
+        sys.exit(_nbgrader_many_main(sys.argv[2:]))
+    sys.exit("usage: python -m course_lib.course _nbgrader APP ASSIGNMENT... [-- ARGS]")

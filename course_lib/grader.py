@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import (chapter_notebook, chapters, repo_root, resolve_chapters, run_nbgrader, tool_env,
+from .course import (chapter_notebook, chapters, repo_root, resolve_chapters, run_nbgrader_many, tool_env,
                      write_nbgrader_config)
 
 STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -565,8 +565,9 @@ def stage(chapter_names: list[str], settings: GradeSettings) -> None:
     out = settings.out
     (out / ".work").mkdir(parents=True, exist_ok=True)
     write_nbgrader_config(out, source=settings.source, release="release", extra=settings.nbgrader_extra())
+    run_nbgrader_many("generate_assignment", chapter_names, cwd=out, args=["--force"],
+                      log=out / ".work" / "stage.log")
     for ch in chapter_names:
-        run_nbgrader(["generate_assignment", ch, "--force"], cwd=out, log=out / ".work" / "stage.log")
         shutil.copy(out / "gradebook.db", out / ".work" / f"{ch}.template.db")
 
 
