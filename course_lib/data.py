@@ -1119,3 +1119,184 @@ def unlabelled_task_sentences(tasks: Sequence[str] = ("mr", "subj"), split: str 
             seen.add(k)
             out.append(t)
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# MLM-only batches of single texts (task-adaptive pretraining)
+# ----------------------------------------------------------------------------------------------
+class _PackedTextDataset(torch.utils.data.Dataset):
+    """Sentences packed into sequences of up to ``max_length - 2`` tokens, re-packed every epoch in a
+    seeded random order."""
+
+    def __init__(self, corpus: TokenizedCorpus, max_length: int, seed: int):
+        self.corpus, self.max_length, self.seed = corpus, max_length, seed
+        self.epoch, self.examples = None, []
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch == self.epoch:
+            return
+        rng = random.Random(self.seed * 1_000_003 + int(epoch))
+        order = list(range(self.corpus.num_sentences))
+        rng.shuffle(order)
+        budget = self.max_length - 2
+        examples, cur = [], []
+        for s in order:
+            ids = self.corpus.sentence(s)[:budget]
+            if cur and sum(len(x) for x in cur) + len(ids) > budget:
+                examples.append(np.concatenate(cur))
+                cur = []
+            cur.append(ids)
+        if cur:
+            examples.append(np.concatenate(cur))
+        self.examples, self.epoch = examples, int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int):
+        return i, self.examples[i], self.examples[i][:0], -1
+
+
+class MLMCollator(PretrainingCollator):
+    """Like :class:`PretrainingCollator` for single segments ``[CLS] text [SEP]``: no
+    ``next_sentence_label`` in the batch (MLM only)."""
+
+    def pad(self, items):
+        if not items:
+            raise ValueError("MLMCollator: empty batch")
+        L = max(len(a) for _, a, _, _ in items) + 2
+        if self.pad_to_multiple_of:
+            L = -(-L // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        input_ids = np.full((len(items), L), self.pad_id, dtype=np.int64)
+        attention = np.zeros((len(items), L), dtype=np.int64)
+        special = np.ones((len(items), L), dtype=bool)
+        for r, (_, a, _, _) in enumerate(items):
+            la = len(a)
+            input_ids[r, 0], input_ids[r, 1:1 + la], input_ids[r, 1 + la] = self.cls_id, a, self.sep_id
+            attention[r, : la + 2] = 1
+            special[r, 1:1 + la] = False
+        ids = torch.from_numpy(input_ids)
+        return {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": torch.from_numpy(attention),
+                "special_tokens_mask": torch.from_numpy(special)}
+
+    def __call__(self, items):
+        batch = super().__call__([(i, a, b, 0) for i, a, b, _ in items])
+        batch.pop("next_sentence_label")
+        return batch
+
+
+def mlm_loader(
+    texts: Sequence[str],
+    tokenizer=None,
+    batch_size: int = 32,
+    max_length: int = 128,
+    seed: int = 0,
+    mlm_probability: float = 0.15,
+    drop_last: bool = True,
+) -> PretrainingLoader:
+    """MLM-only batches from independent texts (e.g. :func:`unlabelled_task_sentences`): the texts,
+    in a seeded random order re-drawn every epoch, are packed into ``[CLS] t1 t2 ... [SEP]`` sequences
+    of at most ``max_length`` tokens and masked dynamically. Batches hold ``input_ids``,
+    ``token_type_ids``, ``attention_mask`` and ``labels`` (no ``next_sentence_label``)."""
+    if tokenizer is None:
+        from .tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer()
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise ValueError("mlm_loader: no (non-empty) texts")
+    corpus = tokenize_documents([texts], tokenizer)
+    dataset = _PackedTextDataset(corpus, max_length, seed)
+    collator = MLMCollator.from_tokenizer(tokenizer, mlm_probability=mlm_probability, seed=seed)
+    return PretrainingLoader(dataset, collator, batch_size, drop_last)
+
+
+# ----------------------------------------------------------------------------------------------
+# Rebuilding the shipped files, statistics (python -m course_lib.data ...)
+# ----------------------------------------------------------------------------------------------
+#: The raw files the package ships (relative to the shared data folder), gzip-compressed.
+RAW_FILES = (
+    ["wikitext-2-raw/wiki.valid.raw", "wikitext-2-raw/wiki.test.raw"]
+    + [f"sentence_polarity/rt-polarity.{s}" for s in ("pos", "neg")]
+    + [f"subjectivity/{s}.tok.gt9.5000" for s in ("plot", "quote")]
+)
+#: Small license / readme files copied as they are.
+LICENSE_FILES = ["gutenberg/GITenberg_LICENSE.txt", "sentence_polarity/README.txt", "subjectivity/README.txt"]
+
+
+def build_assets(source: str | os.PathLike, retrain_tokenizer: bool = True) -> None:
+    """Remake every shipped data file from the raw data folder ``source`` (the course's
+    ``shared/data``): the gzip copies of the raw files (deterministic: ``mtime=0``, level 9), the
+    ``MANIFEST.sha256`` of their uncompressed content, the tokenizer (trained on
+    ``load_corpus("train")``) and ``splits.json``."""
+    import json
+
+    src = Path(source)
+    if not src.is_dir():
+        raise FileNotFoundError(f"raw data folder {src} not found")
+    files = RAW_FILES + sorted(
+        f"gutenberg/{p.name}" for p in (src / "gutenberg").glob("*.txt") if not p.name.startswith("GITenberg")
+    )
+    manifest = []
+    for rel in files:
+        raw = (src / rel).read_bytes()
+        out = DATA_DIR / (rel + ".gz")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
+        manifest.append(f"{hashlib.sha256(raw).hexdigest()}  {rel}")
+    for rel in LICENSE_FILES:
+        (DATA_DIR / rel).write_bytes((src / rel).read_bytes())
+    (DATA_DIR / "MANIFEST.sha256").write_text("\n".join(manifest) + "\n")
+    _all_documents.cache_clear()
+    _load_task.cache_clear()
+    _TOKENIZED.clear()
+    if retrain_tokenizer:
+        from .tokenizer import train_tokenizer
+
+        train_tokenizer()
+    digest = {name: task_split_digest(name) for name in TASKS}
+    digest["seed"] = TASK_SPLIT_SEED
+    (DATA_DIR / "splits.json").write_text(json.dumps(digest, indent=2) + "\n")
+
+
+def corpus_stats(tokenizer=None) -> dict:
+    """Documents, sentences, words and tokens of each corpus split (and of the tasks)."""
+    out = {}
+    for split in SPLITS:
+        docs = corpus_documents(split)
+        tc = tokenized_corpus(split, tokenizer)
+        out[split] = {
+            "documents": len(docs),
+            "wikitext_documents": sum(d.source == "wikitext" for d in docs),
+            "gutenberg_documents": sum(d.source == "gutenberg" for d in docs),
+            "sentences": sum(len(d.sentences) for d in docs),
+            "words": sum(len(s.split()) for d in docs for s in d.sentences),
+            "tokens": tc.num_tokens,
+        }
+    for name in TASKS:
+        out[name] = {s: len(t) for s, (t, _) in load_task(name).items()}
+    return out
+
+
+def main(argv=None) -> None:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m course_lib.data", description="course data tools")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build-assets", help="remake the shipped data files, tokenizer and splits.json from raw data")
+    b.add_argument("--source", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
+                   help="the raw data folder (default: ../shared/data next to the repository)")
+    b.add_argument("--no-tokenizer", action="store_true", help="keep the shipped tokenizer")
+    sub.add_parser("stats", help="print corpus and task sizes")
+    args = parser.parse_args(argv)
+    if args.cmd == "build-assets":
+        build_assets(args.source, retrain_tokenizer=not args.no_tokenizer)
+        print(f"rebuilt {DATA_DIR} and the tokenizer")
+    elif args.cmd == "stats":
+        print(json.dumps(corpus_stats(), indent=2))
+
+
+if __name__ == "__main__":
+    main()
