@@ -9,7 +9,7 @@ import torch
 from course_lib import BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel
 from course_lib.attention import split_heads
 from course_lib import viz
-from course_lib.viz.explorer import AttentionExplorer, compute_attention, mosaic
+from course_lib.viz.explorer import AttentionExplorer, as_array, compute_attention, mosaic
 
 torch.set_num_threads(1)
 
@@ -57,7 +57,7 @@ def _attentions(model, tok, text, pair=None):
 
 
 def _z(fig, i=0):
-    return np.asarray(fig.data[i].z, dtype=np.float64)
+    return as_array(fig.data[i].z).astype(np.float64)
 
 
 def _clean(labels):
@@ -196,18 +196,17 @@ def test_model_view_grid_and_click_opens_the_head(model, tok):
     _, out = _attentions(model, tok, TEXT, PAIR)
     L, H = model.config.num_layers, model.config.num_heads
     n = len(ex.tokens)
-    grid = np.array(ex.model_fig.data[0].z, dtype=np.float64)  # None gaps -> nan
-    assert grid.shape == (L * (n + 1) - 1, H * (n + 1) - 1)
+    grid = _z(ex.model_fig)
+    assert grid.shape == (L * n, H * n)  # n <= tile size: not pooled
     for layer in range(L):
         for head in range(H):
-            tile = grid[layer * (n + 1): layer * (n + 1) + n, head * (n + 1): head * (n + 1) + n]
+            tile = grid[layer * n: (layer + 1) * n, head * n: (head + 1) * n]
             np.testing.assert_allclose(tile, out.attentions[layer][0, head].numpy(), atol=1e-4)
-    assert np.isnan(grid[n, 0]) and np.isnan(grid[0, n])  # blank lines between tiles
     assert list(ex.model_fig.layout.xaxis.ticktext) == [f"head {h}" for h in range(H)]
     assert list(ex.model_fig.layout.yaxis.ticktext) == [f"layer {lay}" for lay in range(L)]
     # a click as the browser reports it (plotly's widget message): layer 1, head 1, some cell
     ex.average_box.value = True
-    row, col = (n + 1) + 2, (n + 1) + 3
+    row, col = n + 2, n + 3
     ex.model_fig._js2py_pointsCallback = {
         "event_type": "plotly_click",
         "points": {"trace_indexes": [0], "point_indexes": [[row, col]],
@@ -217,12 +216,9 @@ def test_model_view_grid_and_click_opens_the_head(model, tok):
     }
     assert (ex.layer, ex.head) == (1, 1) and not ex.average_box.value
     np.testing.assert_allclose(_z(ex.head_fig), out.attentions[1][0, 1].numpy(), rtol=0, atol=1e-7)
-    outline = ex.model_fig.layout.shapes[0]
-    assert outline.x0 == pytest.approx((n + 1) - 0.5) and outline.y0 == pytest.approx((n + 1) - 0.5)
-    # a click on the blank line between tiles changes nothing
-    assert ex.open_cell(0, 0)
-    ex._on_model_click(ex.model_fig.data[0], type("P", (), {"point_inds": [(n, 0)], "xs": [], "ys": []})(), None)
-    assert (ex.layer, ex.head) == (0, 0)
+    outline = ex.model_fig.layout.shapes[-1]  # the frame around the selected tile
+    assert outline.type == "rect" and outline.x0 == pytest.approx(n - 0.5) and outline.y0 == pytest.approx(n - 0.5)
+    assert ex.open_cell(0, 0) and (ex.layer, ex.head) == (0, 0)
 
 
 def test_invalid_indices_and_empty_text_give_messages_not_tracebacks(model, tok):
@@ -264,8 +260,11 @@ def test_long_input_is_truncated_with_a_notice(model, tok):
     # the model view pools long inputs to at most MAX_TILE rows per tile
     ex3 = viz.attention_explorer(model, tok, long_text, max_length=30)
     assert len(ex3.tokens) == 30 and "30" in ex3.message_text
-    z, b = mosaic(ex3.data.attentions, max_tile=8)
-    assert b == 8 and len(z) == model.config.num_layers * 9 - 1
+    z, b = mosaic(ex3.data.attentions, tile=10)  # 30 tokens -> 10 blocks of 3
+    assert b == 10 and z.shape == (model.config.num_layers * 10, model.config.num_heads * 10)
+    # pooling averages blocks: the mean weight of each tile is kept
+    np.testing.assert_allclose(z.reshape(model.config.num_layers, 10, model.config.num_heads, 10).mean((1, 3)),
+                               ex3.data.attentions.mean((2, 3)), atol=1e-3)
 
 
 def test_explorer_accepts_bert_model_and_classifier(tok):

@@ -18,6 +18,7 @@ plotly Python package (anywidget) and the widgets with ipywidgets.
 """
 from __future__ import annotations
 
+import base64
 import html
 import math
 import time
@@ -32,7 +33,7 @@ from plotly.subplots import make_subplots
 
 from .plots import ATTENTION_COLORSCALE, unique_labels
 
-__all__ = ["AttentionData", "AttentionExplorer", "compute_attention", "mosaic"]
+__all__ = ["AttentionData", "AttentionExplorer", "as_array", "compute_attention", "mosaic", "typed_array"]
 
 MAX_TILE = 40  # the model view pools longer inputs to at most this many rows/columns per head
 
@@ -149,6 +150,30 @@ def compute_attention(model, tokenizer, text: str, text_pair: str | None = None,
     )
 
 
+def typed_array(a, dtype: str = "float32") -> dict:
+    """A plotly.js typed-array spec ({dtype, bdata (base64), shape}) of `a`.
+
+    Plotly passes it to the browser as one base64 string: no per-number validation, list conversion or JSON
+    of thousands of floats, which keeps a redraw fast; float32 values arrive bit-exact.
+    """
+    a = np.ascontiguousarray(a, dtype=dtype)
+    spec = {"dtype": {"float32": "f4", "float64": "f8"}[dtype], "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+    if a.ndim > 1:
+        spec["shape"] = ", ".join(str(s) for s in a.shape)
+    return spec
+
+
+def as_array(value) -> np.ndarray:
+    """The numbers of a figure property: decodes a typed-array spec, or converts a list / array."""
+    if isinstance(value, dict) and "bdata" in value:
+        dtype = {"f4": np.float32, "f8": np.float64, "float32": np.float32, "float64": np.float64}[value["dtype"]]
+        a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=dtype)
+        if value.get("shape"):
+            a = a.reshape([int(s) for s in str(value["shape"]).split(",")])
+        return a
+    return np.asarray(value)
+
+
 def _pool(a: np.ndarray, bins: int) -> np.ndarray:
     """Average the last two axes of `a` down to (bins, bins) (nearly equal contiguous blocks)."""
     n = a.shape[-1]
@@ -160,21 +185,21 @@ def _pool(a: np.ndarray, bins: int) -> np.ndarray:
     return np.add.reduceat(a, starts, axis=-2) / counts[:, None]
 
 
-def mosaic(weights: np.ndarray, max_tile: int = MAX_TILE) -> tuple[list, int]:
-    """Tile (L, H, n, n) weights into one (L·(b+1)-1, H·(b+1)-1) grid with a blank line between tiles.
+def tile_size(n: int, num_heads: int, plot_px: int = 400, px_per_cell: float = 3.0, max_tile: int = MAX_TILE) -> int:
+    """Rows/columns per model-view tile: no finer than about `px_per_cell` screen pixels per cell."""
+    return max(1, min(n, max_tile, max(4, int(plot_px / num_heads / px_per_cell))))
 
-    Inputs longer than `max_tile` are average-pooled to `max_tile` blocks. Returns (grid as nested lists
-    with None in the gaps, tile size b). None (not NaN): a Jupyter message may not carry NaN.
+
+def mosaic(weights: np.ndarray, tile: int | None = None) -> tuple[np.ndarray, int]:
+    """Tile (L, H, n, n) weights into one (L·b, H·b) grid: row block = layer, column block = head.
+
+    Inputs longer than the tile size b (default `tile_size(n, H)`) are average-pooled to b × b blocks.
     """
     L, H, n, m = weights.shape
-    tiles = _pool(weights.astype(np.float64), max_tile)
-    b = tiles.shape[-1]
-    grid = np.full((L, b + 1, H, b + 1), np.nan)
-    grid[:, :b, :, :b] = tiles.transpose(0, 2, 1, 3)
-    grid = grid.reshape(L * (b + 1), H * (b + 1))[:-1, :-1]
-    rounded = np.round(grid, 4).astype(object)
-    rounded[np.isnan(grid)] = None
-    return rounded.tolist(), b
+    b = tile_size(n, H) if tile is None else max(1, min(int(tile), n))
+    tiles = _pool(weights.astype(np.float64), b)
+    grid = tiles.transpose(0, 2, 1, 3).reshape(L * b, H * b)
+    return grid, b
 
 
 # ----------------------------------------------------------------------------------------------
@@ -268,7 +293,7 @@ class AttentionExplorer(w.VBox):
 
         # ---- figures (trace data is replaced in place later)
         self.head_fig = go.FigureWidget(
-            data=[go.Heatmap(z=[[0.0]], x=[""], y=[""], colorscale=ATTENTION_COLORSCALE, zmin=0.0, zmax=1.0,
+            data=[go.Heatmap(z=[[0.0]], x=[""], y=[""], colorscale=ATTENTION_COLORSCALE, zmin=0.0, zmax=1.0, zauto=False,
                              colorbar=dict(title=dict(text="weight"), thickness=10, len=0.8),
                              hovertemplate="query: %{y}<br>key: %{x}<br>weight: %{z:.3f}<extra></extra>")],
             layout=dict(template="plotly_white", width=480, height=480, margin=dict(l=90, r=10, t=46, b=90),
@@ -279,7 +304,6 @@ class AttentionExplorer(w.VBox):
                                    autorange="reversed", automargin=True)))
         self.model_fig = go.FigureWidget(
             data=[go.Heatmap(z=[[0.0]], x=["."], y=["."], colorscale=ATTENTION_COLORSCALE, zmin=0.0, showscale=False,
-                             hoverongaps=False, xgap=0, ygap=0,
                              hovertemplate="%{y}<br>%{x}<br>weight: %{z:.3f}<extra>click to open</extra>")],
             layout=dict(template="plotly_white", width=480, height=480, margin=dict(l=70, r=10, t=46, b=40),
                         title=dict(text="model view: every layer × head (click one)", font=dict(size=14)),
@@ -288,7 +312,7 @@ class AttentionExplorer(w.VBox):
                         plot_bgcolor="white"))
         qk = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
             "scaled score q·k/√d_k", "attention weight softmax(q·k/√d_k)"))
-        qk.add_trace(go.Bar(x=[""], y=[0.0], marker_color="#7f7f7f", name="score",
+        qk.add_trace(go.Bar(x=[""], y=[0.0], marker=dict(color=["#5b7083"]), name="score",
                             hovertemplate="key: %{x}<br>q·k/√d_k = %{y:.3f}<extra></extra>"), row=1, col=1)
         qk.add_trace(go.Bar(x=[""], y=[0.0], marker=dict(color=[0.0], colorscale=ATTENTION_COLORSCALE, cmin=0,
                                                          cmax=1, line=dict(color="#08306b", width=0.5)),
@@ -296,9 +320,9 @@ class AttentionExplorer(w.VBox):
                      row=1, col=2)
         qk.update_xaxes(title_text="key token", type="category", tickangle=-60, automargin=True)
         qk.update_yaxes(title_text="score (unitless)", row=1, col=1)
-        qk.update_yaxes(title_text="weight (rows sum to 1)", range=[0, 1], row=1, col=2)
-        qk.update_layout(template="plotly_white", width=970, height=340, showlegend=False,
-                         margin=dict(l=60, r=10, t=60, b=90), title=dict(text="query/key view", font=dict(size=14)))
+        qk.update_yaxes(title_text="weight (the row sums to 1)", rangemode="tozero", row=1, col=2)
+        qk.update_layout(template="plotly_white", width=970, height=360, showlegend=False,
+                         margin=dict(l=60, r=10, t=80, b=90), title=dict(text="query/key view", font=dict(size=14)))
         self.qk_fig = go.FigureWidget(qk)
         self.model_fig.data[0].on_click(self._on_model_click)
 
@@ -457,10 +481,7 @@ class AttentionExplorer(w.VBox):
                 row, col = ys.index(points.ys[0]), xs.index(points.xs[0])
         if row is None:
             return
-        step = self._tile + 1
-        if row % step == self._tile or col % step == self._tile:
-            return  # a click on the blank line between tiles
-        self.open_cell(row // step, col // step)
+        self.open_cell(int(row) // self._tile, int(col) // self._tile)
 
     # ---- internals ---------------------------------------------------------------------------
     @staticmethod
@@ -551,7 +572,8 @@ class AttentionExplorer(w.VBox):
         which = f"layer {L}, average of {self.num_heads} heads" if avg else f"layer {L}, head {H}"
         with self.head_fig.batch_update():
             t = self.head_fig.data[0]
-            t.z, t.x, t.y = head_z, labels, labels
+            t.z, t.x, t.y = typed_array(head_z), labels, labels
+            t.zmax = float(max(head_z.max(), 1e-6))  # colour scale from 0 to this head's largest weight
             self.head_fig.layout.title.text = f"head view: {which}"
             self.head_fig.layout.shapes = [dict(type="rect", xref="x", yref="y", x0=-0.5, x1=n - 0.5,
                                                 y0=q_row - 0.5, y1=q_row + 0.5, line=dict(color="#ff7f0e", width=2))]
@@ -562,6 +584,8 @@ class AttentionExplorer(w.VBox):
         with self.qk_fig.batch_update():
             s, p = self.qk_fig.data
             s.x, s.y = labels, np.where(masked, 0.0, scores)
+            top = int(np.argmax(np.where(masked, -np.inf, scores))) if len(scores) else 0
+            s.marker.color = ["#ff7f0e" if j == top else "#5b7083" for j in range(len(scores))]
             p.x, p.y = labels, weights
             p.marker.color = weights
             p.marker.cmax = float(max(1e-6, weights.max()))
@@ -576,7 +600,7 @@ class AttentionExplorer(w.VBox):
     def _draw_model_view(self, rebuild: bool):
         d = self.data
         keep = self._visible
-        step_info = None
+        L_all, H_all = self.num_layers, self.num_heads
         with self.model_fig.batch_update():
             if rebuild:
                 W = d.attentions[:, :, keep][:, :, :, keep]
@@ -586,36 +610,32 @@ class AttentionExplorer(w.VBox):
                 if b == n:
                     ktxt = [f"key {keep[j]}: {d.tokens[keep[j]]}" for j in range(n)]
                     qtxt = [f"query {keep[i]}: {d.tokens[keep[i]]}" for i in range(n)]
-                else:  # pooled: each cell is a block of tokens
+                else:  # pooled: each cell is the mean over a block of queries x keys
                     edges = np.linspace(0, n, b + 1).astype(int)
                     ktxt = [f"keys {keep[edges[j]]}-{keep[edges[j + 1] - 1]}" for j in range(b)]
                     qtxt = [f"queries {keep[edges[j]]}-{keep[edges[j + 1] - 1]}" for j in range(b)]
-                    step_info = b
-                xs, ys = [], []
-                for h in range(self.num_heads):
-                    xs += [f"head {h} · {t}" for t in ktxt] + ([f"gap {h}"] if h < self.num_heads - 1 else [])
-                for lay in range(self.num_layers):
-                    ys += [f"layer {lay} · {t}" for t in qtxt] + ([f"gap {lay}"] if lay < self.num_layers - 1 else [])
+                xs = [f"head {h} · {t}" for h in range(H_all) for t in ktxt]
+                ys = [f"layer {lay} · {t}" for lay in range(L_all) for t in qtxt]
                 t = self.model_fig.data[0]
-                t.z, t.x, t.y = z, xs, ys
+                t.z, t.x, t.y = typed_array(z), xs, ys
                 centre = (b - 1) // 2
                 xa, ya = self.model_fig.layout.xaxis, self.model_fig.layout.yaxis
-                xa.tickvals = [xs[h * (b + 1) + centre] for h in range(self.num_heads)]
-                xa.ticktext = [f"head {h}" for h in range(self.num_heads)]
-                ya.tickvals = [ys[lay * (b + 1) + centre] for lay in range(self.num_layers)]
-                ya.ticktext = [f"layer {lay}" for lay in range(self.num_layers)]
-                sub = f" (each tile pooled to {step_info}×{step_info} blocks)" if step_info else ""
+                xa.tickvals = [xs[h * b + centre] for h in range(H_all)]
+                xa.ticktext = [f"head {h}" for h in range(H_all)]
+                ya.tickvals = [ys[lay * b + centre] for lay in range(L_all)]
+                ya.ticktext = [f"layer {lay}" for lay in range(L_all)]
+                sub = f" ({n} tokens pooled to {b}×{b} blocks)" if b < n else ""
                 self.model_fig.layout.title.text = f"model view: every layer × head, click one{sub}"
             b = self._tile
             L, H = self.layer, self.head
-            if self.average_box.value:
-                x0, x1 = -0.5, self.num_heads * (b + 1) - 1.5
-            else:
-                x0, x1 = H * (b + 1) - 0.5, H * (b + 1) + b - 0.5
-            self.model_fig.layout.shapes = [dict(
-                type="rect", xref="x", yref="y", x0=x0, x1=x1, y0=L * (b + 1) - 0.5, y1=L * (b + 1) + b - 0.5,
-                line=dict(color="#ff7f0e", width=2.5))]
-
+            # white lines between the tiles, then an orange frame around the selected layer/head
+            sep = dict(type="line", xref="x", yref="y", line=dict(color="white", width=4), layer="above")
+            shapes = [dict(sep, x0=k * b - 0.5, x1=k * b - 0.5, y0=-0.5, y1=L_all * b - 0.5) for k in range(1, H_all)]
+            shapes += [dict(sep, y0=k * b - 0.5, y1=k * b - 0.5, x0=-0.5, x1=H_all * b - 0.5) for k in range(1, L_all)]
+            x0, x1 = (-0.5, H_all * b - 0.5) if self.average_box.value else (H * b - 0.5, (H + 1) * b - 0.5)
+            shapes.append(dict(type="rect", xref="x", yref="y", x0=x0, x1=x1, y0=L * b - 0.5, y1=(L + 1) * b - 0.5,
+                               line=dict(color="#ff7f0e", width=3), layer="above"))
+            self.model_fig.layout.shapes = shapes
 
 def attention_explorer(model, tokenizer, text: str = "the cat sat on the mat because it was tired .",
                        text_pair: str | None = None, **kwargs) -> AttentionExplorer:
