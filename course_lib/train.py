@@ -152,8 +152,8 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
         group.setdefault("initial_lr", group["lr"])
     step, elapsed_before, history = 0, 0.0, []
     if checkpoint_dir is not None and (Path(checkpoint_dir) / "trainer_state.json").exists():
-        step, elapsed_before, history = load_training_state(checkpoint_dir, model, optimizer)
-        set_seed(seed + step)  # a resumed run draws fresh (but seeded) batches
+        step, elapsed_before, history = load_training_state(checkpoint_dir, model, optimizer, train_loader)
+        set_seed(seed + step)  # dropout masks after a resume are seeded too
     wrapped = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
 
     def progress_fraction(elapsed):
@@ -164,8 +164,10 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
             fractions.append(elapsed / time_budget_s)
         return max(fractions)
 
-    bar = tqdm(total=max_steps if max_steps is not None else int(time_budget_s), initial=0, desc=description,
-               unit="step" if max_steps is not None else "s", disable=not progress or rank != 0, dynamic_ncols=True)
+    by_time = max_steps is None
+    bar = tqdm(total=int(time_budget_s) if by_time else max_steps, desc=description, disable=not progress or rank != 0,
+               unit="step", dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n}/{total} s [{elapsed}<{remaining}{postfix}]" if by_time else None)
     start = time.perf_counter() - elapsed_before
     last_log, last_save, window = time.perf_counter(), time.perf_counter(), {"loss": 0.0, "n": 0, "tokens": 0}
     extra_losses = {}
@@ -196,7 +198,7 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
             step += 1
             window["n"] += 1
             elapsed = time.perf_counter() - start
-            if max_steps is not None:
+            if not by_time:
                 bar.update(1)
             else:
                 bar.update(min(int(elapsed), bar.total) - bar.n)
@@ -212,7 +214,7 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
             if eval_loader is not None and eval_every and step % eval_every == 0:
                 history.append(_eval_row(model, eval_loader, dev, eval_batches, step, elapsed))
             if checkpoint_dir is not None and rank == 0 and time.perf_counter() - last_save > checkpoint_every_s:
-                save_training_state(checkpoint_dir, model, optimizer, step, elapsed, history)
+                save_training_state(checkpoint_dir, model, optimizer, step, elapsed, history, train_loader)
                 last_save = time.perf_counter()
             done = _all_true(progress_fraction(elapsed) >= 1.0, dev)
             if done:
@@ -222,7 +224,7 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
     if eval_loader is not None and (not history or "eval_loss" not in history[-1]):
         history.append(_eval_row(model, eval_loader, dev, eval_batches, step, elapsed))
     if checkpoint_dir is not None and rank == 0:
-        save_training_state(checkpoint_dir, model, optimizer, step, elapsed, history)
+        save_training_state(checkpoint_dir, model, optimizer, step, elapsed, history, train_loader)
     model.eval()
     return history
 
@@ -232,8 +234,10 @@ def _eval_row(model, loader, dev, max_batches, step, elapsed) -> dict:
     return {"step": step, "elapsed_s": elapsed, **{f"eval_{k}": v for k, v in metrics.items()}}
 
 
-def save_training_state(directory, model, optimizer, step: int, elapsed_s: float, history: list) -> None:
-    """Model, optimizer moments and progress as safetensors + JSON (no pickle), written atomically."""
+def save_training_state(directory, model, optimizer, step: int, elapsed_s: float, history: list,
+                        loader=None) -> None:
+    """Model, optimizer moments and progress (and the data loader's position, when it can tell it) as
+    safetensors + JSON (no pickle), written atomically."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
@@ -244,13 +248,14 @@ def save_training_state(directory, model, optimizer, step: int, elapsed_s: float
     save_file(tensors, directory / "trainer_state.safetensors.tmp")
     os.replace(directory / "trainer_state.safetensors.tmp", directory / "trainer_state.safetensors")
     meta = {"step": step, "elapsed_s": elapsed_s, "history": history,
+            "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
             "param_groups": [{k: v for k, v in g.items() if k != "params"} | {"params": g["params"]}
                              for g in state["param_groups"]]}
     (directory / "trainer_state.json.tmp").write_text(json.dumps(meta))
     os.replace(directory / "trainer_state.json.tmp", directory / "trainer_state.json")
 
 
-def load_training_state(directory, model, optimizer):
+def load_training_state(directory, model, optimizer, loader=None):
     """Restore what `save_training_state` wrote; returns (step, elapsed_s, history)."""
     directory = Path(directory)
     meta = json.loads((directory / "trainer_state.json").read_text())
@@ -262,4 +267,6 @@ def load_training_state(directory, model, optimizer):
             _, index, name = key.split(".", 2)
             optimizer_state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": optimizer_state, "param_groups": meta["param_groups"]})
+    if meta.get("loader") is not None and hasattr(loader, "load_state_dict"):
+        loader.load_state_dict(meta["loader"])
     return meta["step"], meta["elapsed_s"], meta["history"]

@@ -1,0 +1,100 @@
+"""Pretraining the course's BERT on the shipped corpus (MLM + NSP), resumably, and exporting the checkpoint.
+
+    course pretrain --preset mini --minutes 80 --out runs/pretrain          # start, or resume the same folder
+    course pretrain --out runs/pretrain --export                             # copy the result into the package
+
+The recipe is sized for a laptop CPU (Cramming's lessons): no dropout while pretraining, the MLM output
+layer only at masked positions, a learning-rate schedule planned by wall-clock time, and a fixed held-out
+evaluation set (held-out documents, fixed NSP pairs and masks) so recorded metrics can be reproduced.
+"""
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, read_checkpoint_info, save_checkpoint
+from .model import BertConfig, BertForPreTraining
+from .train import evaluate, train
+
+EVAL_EXAMPLES = 2048
+EVAL_SEED = 1234
+
+
+def heldout_eval_batches(tokenizer, max_length: int = 128, num_examples: int = EVAL_EXAMPLES, batch_size: int = 64):
+    """The fixed evaluation set: held-out documents, fixed NSP pairs and masks (the same on every machine)."""
+    from .data import build_eval_set, eval_batches
+    eval_set = build_eval_set(tokenizer, split="heldout", max_length=max_length, num_examples=num_examples,
+                              seed=EVAL_SEED)
+    return list(eval_batches(eval_set, batch_size=batch_size))
+
+
+def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps: int | None = None,
+             batch_size: int = 32, lr: float = 1e-3, max_length: int = 128, warmup: float = 0.06,
+             dropout: float = 0.0, seed: int = 0, eval_every: int = 500, device=None, progress: bool = True,
+             command: str | None = None) -> dict:
+    """Pretrain (or resume pretraining) into `out_dir`; returns the held-out metrics of the final model."""
+    from .data import pretraining_loader
+    from .tokenizer import load_tokenizer
+
+    out_dir = Path(out_dir)
+    tokenizer = load_tokenizer()
+    config = BertConfig.preset(preset, vocab_size=tokenizer.vocab_size, max_position_embeddings=max_length,
+                               hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    torch.manual_seed(seed)
+    model = BertForPreTraining(config)
+    loader = pretraining_loader("train", tokenizer, batch_size=batch_size, max_length=max_length, seed=seed)
+    eval_loader = heldout_eval_batches(tokenizer, max_length)
+    started = time.time()
+    history = train(model, loader, eval_loader, lr=lr, warmup=warmup, max_steps=steps,
+                    time_budget_s=None if minutes is None else minutes * 60, eval_every=eval_every,
+                    eval_batches=8, log_every=50, device=device, seed=seed, progress=progress,
+                    checkpoint_dir=out_dir / "state", checkpoint_every_s=300, description="pretraining")
+    metrics = evaluate(model, eval_loader)
+    state = json.loads((out_dir / "state" / "trainer_state.json").read_text())
+    info = {
+        "command": command,
+        "preset": preset, "batch_size": batch_size, "lr": lr, "max_length": max_length, "warmup": warmup,
+        "dropout": dropout, "seed": seed, "steps": state["step"],
+        "sequences_seen": state["step"] * batch_size, "wall_time_s": round(state["elapsed_s"], 1),
+        "device": str(next(model.parameters()).device), "machine": f"{platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}",
+        "heldout": {k: round(v, 4) for k, v in metrics.items()},
+        "eval_set": {"split": "heldout", "examples": EVAL_EXAMPLES, "seed": EVAL_SEED, "max_length": max_length},
+    }
+    save_checkpoint(model.cpu(), out_dir / "checkpoint", metadata=info)
+    (out_dir / "history.json").write_text(json.dumps(history))
+    print(f"pretraining finished in {time.time() - started:.0f} s this call; held-out: " +
+          ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return info
+
+
+def export(out_dir) -> Path:
+    """Copy a finished run's checkpoint (and its training history) into the package."""
+    source = Path(out_dir) / "checkpoint"
+    load_checkpoint(source)  # refuse to ship something that does not load
+    SHIPPED_CHECKPOINT.mkdir(parents=True, exist_ok=True)
+    for name in ("model.safetensors", "config.json"):
+        shutil.copyfile(source / name, SHIPPED_CHECKPOINT / name)
+    shutil.copyfile(Path(out_dir) / "history.json", SHIPPED_CHECKPOINT / "history.json")
+    from .finetune import RESULTS_JSON, load_results, write_results_table
+    results = load_results()
+    results["pretraining"] = read_checkpoint_info(source)["metadata"]
+    RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
+    write_results_table(results)
+    return SHIPPED_CHECKPOINT
+
+
+def main(args) -> int:
+    if args.export:
+        print(f"exported to {export(args.out)}")
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pretrain(args.out, preset=args.preset, minutes=args.minutes, steps=args.steps, batch_size=args.batch_size,
+             lr=args.lr, max_length=args.max_length, warmup=args.warmup, dropout=args.dropout, seed=args.seed,
+             eval_every=args.eval_every, device=args.device, command="course " + " ".join(sys.argv[1:]))
+    return 0
