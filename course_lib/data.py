@@ -346,7 +346,9 @@ def cache_dir() -> Path | None:
 
 def _corpus_key() -> str:
     h = hashlib.sha256(f"v{CORPUS_VERSION}".encode())
-    h.update(Path(__file__).read_bytes())
+    # the code above the masking section (reading, cleaning, splitting) decides the corpus
+    source = Path(__file__).read_text(encoding="utf-8")
+    h.update(source.split("# MLM masking" + " and NSP pairs", 1)[0].encode())
     for p in wikitext_files() + gutenberg_files():
         h.update(f"{p.name}:{p.stat().st_size}".encode())
     return h.hexdigest()[:16]
@@ -776,7 +778,8 @@ class PretrainingCollator:
         inputs, labels = mask_tokens(batch["input_ids"], batch.pop("special_tokens_mask"), self.mask_id,
                                      self.vocab_size, self.mlm_probability, generator=g)
         batch["input_ids"], batch["labels"] = inputs, labels
-        return {k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask", "labels", "next_sentence_label")}
+        keys = ("input_ids", "token_type_ids", "attention_mask", "labels", "next_sentence_label")
+        return {k: batch[k] for k in keys if k in batch}
 
 
 class _EpochBatchSampler(torch.utils.data.Sampler):
@@ -1065,6 +1068,17 @@ class TaskCollator:
                 "labels": torch.tensor([y for _, y in items], dtype=torch.long)}
 
 
+_TASK_ENCODINGS: dict[tuple, list[list[int]]] = {}
+
+
+def _encode_task(name: str, split: str, tokenizer, max_length: int) -> list[list[int]]:
+    key = (_task_name(name), split, _tokenizer_key(tokenizer), max_length)
+    if key not in _TASK_ENCODINGS:
+        texts = load_task(name)[split][0]
+        _TASK_ENCODINGS[key] = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    return _TASK_ENCODINGS[key]
+
+
 def task_loader(
     name: str,
     split: str,
@@ -1092,9 +1106,9 @@ def task_loader(
         tokenizer = load_tokenizer()
     texts, labels = load_task(name)[split]
     keep = stratified_subset(labels, fraction, seed)
-    texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
-    enc = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    items = list(zip(enc, labels))
+    labels = [labels[i] for i in keep]
+    enc = _encode_task(name, split, tokenizer, max_length)
+    items = [(enc[i], labels[j]) for j, i in enumerate(keep)]
     g = torch.Generator().manual_seed(seed)
     return torch.utils.data.DataLoader(items, batch_size=batch_size, shuffle=shuffle, generator=g if shuffle else None,
                                        collate_fn=TaskCollator(tokenizer.pad_token_id), drop_last=drop_last)
@@ -1180,10 +1194,6 @@ class MLMCollator(PretrainingCollator):
         return {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": torch.from_numpy(attention),
                 "special_tokens_mask": torch.from_numpy(special)}
 
-    def __call__(self, items):
-        batch = super().__call__([(i, a, b, 0) for i, a, b, _ in items])
-        batch.pop("next_sentence_label")
-        return batch
 
 
 def mlm_loader(
