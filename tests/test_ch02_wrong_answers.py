@@ -1,34 +1,19 @@
 """Chapter 2 (self-attention): the grade cells reject typical wrong answers with a plain-words message,
 fail on the release stubs, and accept every correct variant (einsum vs matmul, -inf vs -1e9 vs finfo.min, ...).
 
-One kernel for the whole module: it runs the notebook's setup, test-helper and solution cells once; each test
-then defines a variant of one exercise, runs that exercise's grade cell(s) (visible AND hidden tests, from the
-instructor source) and restores the solution.
+One kernel for the whole module (tests/notebook_utils.NotebookSession): it runs the notebook's setup,
+test-helper and solution cells once; each test then swaps in a variant of one exercise, runs that exercise's
+grade cell(s) (visible AND hidden tests, from the instructor source) and restores the solution.
 """
-import re
-from pathlib import Path
-
 import nbformat
 import pytest
 
+from notebook_utils import NotebookSession, chapter_path, stub_sources
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "solutions" / "ch02_attention" / "ch02_attention.ipynb"
-SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION\n?", re.S)
-
-
-def _cells():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    out = {}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid:
-            out[gid] = cell
-    return out
-
-
-CELLS = _cells()
+CHAPTER = "ch02_attention"
+NOTEBOOK = chapter_path(CHAPTER)
 ANSWERS = ["attention_scores", "softmax", "score_variance", "scaled_dot_product_attention", "self_attention"]
 GRADES = {
     "attention_scores": ["test_attention_scores"],
@@ -39,65 +24,48 @@ GRADES = {
 }
 
 
-class Kernel:
-    def __init__(self):
-        from jupyter_client.manager import start_new_kernel
-
-        self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=str(ROOT))
-
-    def run(self, code: str, timeout: float = 180):
-        """Execute `code`; return None on success or (ename, evalue) on an error."""
-        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: None)
-        content = reply["content"]
-        return None if content["status"] == "ok" else (content.get("ename"), content.get("evalue"))
-
-    def close(self):
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
-
-
 @pytest.fixture(scope="module")
-def kernel():
-    k = Kernel()
-    try:
-        assert k.run("import torch; torch.set_num_threads(1)") is None
+def session():
+    with NotebookSession(NOTEBOOK) as s:
+        assert s.run_source("import torch; torch.set_num_threads(1)").ok
         for gid in ["setup", "test_helpers", *ANSWERS]:
-            error = k.run(CELLS[gid].source)
-            assert error is None, f"cell {gid} failed: {error}"
-        yield k
-    finally:
-        k.close()
+            result = s.run_cell(gid)
+            assert result.ok, f"cell {gid} failed: {result.error}"
+        yield s
 
 
-def _with_variant(kernel, answer_id, source, grade_ids):
-    """Define `source` in place of the solution of `answer_id`, run the grade cells, restore; return the errors."""
-    assert kernel.run(source) is None, "the variant itself does not even define"
-    try:
-        return [kernel.run(CELLS[g].source) for g in grade_ids]
-    finally:
-        assert kernel.run(CELLS[answer_id].source) is None
+def _errors(session, answer_id, source):
+    """(ename, evalue) or None for each grade cell of `answer_id`, with `source` in place of the solution."""
+    out = []
+    for test_id in GRADES[answer_id]:
+        r = session.try_answer(answer_id, source, test_id)
+        out.append(None if r.ok else (r.ename, r.evalue))
+    return out
 
 
-def test_every_grade_cell_passes_on_the_solution(kernel):
+def test_every_grade_cell_passes_on_the_solution(session):
     for answer_id in ANSWERS:
-        for gid in GRADES[answer_id]:
-            assert kernel.run(CELLS[gid].source) is None, gid
+        for test_id in GRADES[answer_id]:
+            r = session.run_cell(test_id)
+            assert r.ok, f"{test_id}: {r.error}"
 
 
 @pytest.mark.parametrize("answer_id", ANSWERS)
-def test_grade_cells_fail_on_the_stub(kernel, answer_id):
-    stub = SOLUTION.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n",
-                        CELLS[answer_id].source)
-    assert "NotImplementedError" in stub and "BEGIN SOLUTION" not in stub
-    for error in _with_variant(kernel, answer_id, stub, GRADES[answer_id]):
+def test_grade_cells_fail_on_the_stub(session, answer_id):
+    stub = stub_sources(CHAPTER)[answer_id]
+    assert "raise NotImplementedError()" in stub and "BEGIN SOLUTION" not in stub
+    for error in _errors(session, answer_id, stub):
         assert error is not None and error[0] == "NotImplementedError", error
 
 
 def test_points_and_ids():
-    points = {gid: c.metadata["nbgrader"].get("points", 0) for gid, c in CELLS.items()
-              if c.metadata["nbgrader"].get("grade")}
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
+    points = {m["grade_id"]: m.get("points", 0) for m in meta if m.get("grade")}
     assert sum(points.values()) == 22, points
     assert sum(1 for gid in points if gid.startswith("written_")) >= 2
+    ids = [m["grade_id"] for m in meta if m]
+    assert len(ids) == len(set(ids)), "grade_ids must be unique"
 
 
 # (test id, exercise, wrong implementation, words the failure message must contain)
@@ -254,8 +222,8 @@ WRONG += [
 
 
 @pytest.mark.parametrize("answer_id, source, words", [w[1:] for w in WRONG], ids=[w[0] for w in WRONG])
-def test_wrong_answer_is_rejected_in_plain_words(kernel, answer_id, source, words):
-    errors = _with_variant(kernel, answer_id, source, GRADES[answer_id])
+def test_wrong_answer_is_rejected_in_plain_words(session, answer_id, source, words):
+    errors = _errors(session, answer_id, source)
     failures = [e for e in errors if e is not None]
     assert failures, "a wrong implementation passed every grade cell"
     assert all(e[0] in ("AssertionError", "ForbiddenCallError") for e in failures), failures
@@ -308,5 +276,5 @@ CORRECT = [
 
 
 @pytest.mark.parametrize("answer_id, source", [c[1:] for c in CORRECT], ids=[c[0] for c in CORRECT])
-def test_correct_variant_passes(kernel, answer_id, source):
-    assert _with_variant(kernel, answer_id, source, GRADES[answer_id]) == [None] * len(GRADES[answer_id])
+def test_correct_variant_passes(session, answer_id, source):
+    assert _errors(session, answer_id, source) == [None] * len(GRADES[answer_id])
