@@ -1,0 +1,57 @@
+"""Fine-tuning helpers and the shipped results table."""
+import copy
+import json
+
+import pytest
+import torch
+
+from course_lib import BertConfig, BertForSequenceClassification
+from course_lib.finetune import RESULTS_JSON, best_runs, fine_tune_step, freeze_encoder, set_dropout
+
+
+def tiny_classifier():
+    torch.manual_seed(0)
+    return BertForSequenceClassification(BertConfig.preset("tiny", vocab_size=50), num_labels=2)
+
+
+def test_freeze_encoder_leaves_only_the_head_trainable():
+    model = tiny_classifier()
+    left = freeze_encoder(model)
+    assert left == sum(p.numel() for p in model.classifier.parameters()) == 128 * 2 + 2
+    assert not any(p.requires_grad for p in model.bert.parameters())
+
+
+def test_fine_tune_step_matches_a_hand_written_step():
+    model = tiny_classifier()
+    set_dropout(model, 0.0)
+    oracle = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(0)
+    batch = {"input_ids": torch.randint(5, 50, (4, 7), generator=g), "labels": torch.tensor([0, 1, 1, 0])}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    oracle_opt = torch.optim.AdamW(oracle.parameters(), lr=1e-3)
+    loss = fine_tune_step(model, batch, opt, max_grad_norm=0.5)
+    expected = oracle(batch["input_ids"], labels=batch["labels"]).loss
+    expected.backward()
+    torch.nn.utils.clip_grad_norm_(oracle.parameters(), 0.5)
+    oracle_opt.step()
+    assert loss == pytest.approx(expected.item())
+    for a, b in zip(model.parameters(), oracle.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+        assert a.grad is None or not a.grad.any()
+
+
+def test_learning_rate_is_chosen_on_dev_with_the_first_seed():
+    row = dict(task="mr", init="pretrained", freeze_encoder=False, train_fraction=1.0, epochs=3, wall_time_s=1.0)
+    rows = [dict(row, seed=0, lr=1e-4, dev_accuracy=0.70, test_accuracy=0.90),
+            dict(row, seed=0, lr=3e-4, dev_accuracy=0.75, test_accuracy=0.60),
+            dict(row, seed=1, lr=3e-4, dev_accuracy=0.74, test_accuracy=0.61)]
+    (runs,) = best_runs(rows).values()
+    assert {r["lr"] for r in runs} == {3e-4} and len(runs) == 2  # test accuracy never picks the learning rate
+
+
+def test_recorded_results_are_complete_when_present():
+    if not RESULTS_JSON.exists():
+        pytest.skip("no results recorded yet")
+    results = json.loads(RESULTS_JSON.read_text())
+    for row in results["finetuning"]:
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["command"].startswith("course finetune")
