@@ -329,6 +329,7 @@ def grade_one(sub: Submission, settings: GradeSettings) -> dict:
     release_nb = nbformat.read(release_nb_path, as_version=4)
     cells = [dict(c, score=None, error=None) for c in grade_cells(release_nb)]
     result = {"student": sub.student, "chapter": sub.chapter, "notebook": sub.chapter, "origin": sub.origin,
+              "path": str(sub.path),
               "status": "graded", "message": "", "cells": cells, "tampering": [], "seconds": 0.0,
               "workdir": None}
 
@@ -352,6 +353,9 @@ def grade_one(sub: Submission, settings: GradeSettings) -> dict:
     dest = work / "submitted" / sub.student / sub.chapter
     dest.mkdir(parents=True)
     nbformat.write(sanitize(sub_nb), dest / f"{sub.chapter}.ipynb")
+    stamp = sub.path.parent / "timestamp.txt"  # nbgrader collect's submission time (late penalties)
+    if stamp.is_file():
+        shutil.copy(stamp, dest / "timestamp.txt")
     shutil.copy(out / ".work" / f"{sub.chapter}.template.db", work / "gradebook.db")
     write_nbgrader_config(work, source=settings.source, release=out / "release", extra=settings.nbgrader_extra())
     result["workdir"] = str(work)
@@ -379,7 +383,7 @@ def grade_one(sub: Submission, settings: GradeSettings) -> dict:
                 continue
             c["auto_score"] = g.auto_score
             c["needs_manual_grade"] = bool(g.needs_manual_grade)
-            c["score"] = None if g.score is None else float(g.score)
+            c["score"] = None if g.manual_score is None and g.auto_score is None else float(g.score)
             c["comment"] = comments.get(c["grade_id"])
         result["grades_raw"] = {g.name: {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade}
                                 for g in snb.grades}
@@ -434,9 +438,19 @@ def merge(result: dict, settings: GradeSettings) -> None:
     from nbgrader.api import Gradebook
 
     out, s, ch = settings.out, result["student"], result["chapter"]
+    # the learner's original file (not our sanitized copy): nbgrader release_feedback hashes it
+    original = Path(result["path"])
+    sub_dir = out / "submitted" / s / ch
+    if original.parent.resolve() != sub_dir.resolve():
+        if sub_dir.exists():
+            shutil.rmtree(sub_dir)
+        sub_dir.mkdir(parents=True)
+        shutil.copy(original, sub_dir / f"{ch}.ipynb")
+        if (original.parent / "timestamp.txt").is_file():
+            shutil.copy(original.parent / "timestamp.txt", sub_dir / "timestamp.txt")
     if result.get("workdir"):
         work = Path(result["workdir"])
-        for step in ("submitted", "autograded", "feedback"):
+        for step in ("autograded", "feedback"):
             _copy_tree(work / step / s / ch, out / step / s / ch)
     with Gradebook("sqlite:///" + str(out / "gradebook.db")) as gb:
         gb.update_or_create_student(s)
@@ -606,6 +620,7 @@ def grade(submissions: Path, settings: GradeSettings, only: list[str] | None = N
                 r = fut.result()
             except Exception as e:  # noqa: BLE001 - never let one learner stop the others
                 r = {"student": s.student, "chapter": s.chapter, "notebook": s.chapter, "origin": s.origin,
+                     "path": str(s.path),
                      "status": "error", "message": f"grader error: {e!r}"[:500], "tampering": [], "seconds": 0,
                      "workdir": None,
                      "cells": [dict(c, score=0.0, needs_manual_grade=False, error=None) for c in grade_cells(
@@ -616,6 +631,8 @@ def grade(submissions: Path, settings: GradeSettings, only: list[str] | None = N
                 f"{r['status']:<8} {r['seconds']:6.1f} s")
             results.append(r)
     results.sort(key=lambda r: (r["chapter"], r["student"]))
+    if not settings.keep_work:
+        shutil.rmtree(out / ".work", ignore_errors=True)
     write_csv(results, out / "grades.csv")
     for r in results:
         r.pop("workdir", None)

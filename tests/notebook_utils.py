@@ -99,10 +99,27 @@ def answer_cells_for(nb, test_gid: str) -> list[str]:
     return deps or previous
 
 
-def stub_sources(chapter: str, release: Path = NOTEBOOKS) -> dict[str, str]:
-    """grade_id -> source of every answer cell in the released (learner) version."""
-    nb = nbformat.read(chapter_path(chapter, release), as_version=4)
-    return {grade_id(c): c.source for c in nb.cells if is_answer(c)}
+def make_stub(source: str) -> str:
+    """What nbgrader's release makes of an answer cell's code (``ClearSolutions``): each
+    ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region becomes ``# YOUR CODE HERE`` /
+    ``raise NotImplementedError()`` at the same indentation; a cell without markers becomes the stub."""
+    import re
+
+    if "### BEGIN SOLUTION" not in source:
+        return "# YOUR CODE HERE\nraise NotImplementedError()"
+    return re.sub(r"(?m)^([ \t]*)### BEGIN SOLUTION.*?^[ \t]*### END SOLUTION[^\n]*",
+                  lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()",
+                  source, flags=re.S)
+
+
+def stub_sources(chapter: str, release: Path = NOTEBOOKS, source: Path = SOLUTIONS) -> dict[str, str]:
+    """grade_id -> source of every answer cell in the released (learner) version; when the chapter is
+    not released yet, the stubs are made from the solution the way nbgrader does (:func:`make_stub`)."""
+    if chapter_path(chapter, release).is_file():
+        nb = nbformat.read(chapter_path(chapter, release), as_version=4)
+        return {grade_id(c): c.source for c in nb.cells if is_answer(c)}
+    nb = nbformat.read(chapter_path(chapter, source), as_version=4)
+    return {grade_id(c): make_stub(c.source) for c in nb.cells if is_answer(c)}
 
 
 def bound_names(source: str) -> set[str]:
