@@ -1,5 +1,6 @@
 """The JupyterHub round trip of README.md ("A whole class on JupyterHub") on one machine: nbgrader's
-exchange in a temporary folder, two learners simulated by setting USER, the instructor's config being
+exchange in a temporary folder, two learners simulated with `--student` (on a hub each is a Unix user
+and nbgrader takes the user name), the instructor's config being
 the course's nbgrader_config.py (exchange and course id from NBGRADER_EXCHANGE / COURSE_ID).
 
 release_assignment -> fetch_assignment -> submit -> collect -> course grade -> release_feedback ->
@@ -68,7 +69,7 @@ def test_exchange_round_trip(tmp_path):
         assert fetched.is_file()
         if nb is not None:
             nbformat.write(nb, fetched)
-        run([BIN / "nbgrader", "submit", CHAPTER], home, env_s)
+        run([BIN / "nbgrader", "submit", CHAPTER, "--student", student], home, env_s)
 
     run([BIN / "nbgrader", "collect", CHAPTER], instructor, env_i)
     submitted = instructor / "grading" / "submitted"
@@ -92,7 +93,7 @@ def test_exchange_round_trip(tmp_path):
     home = tmp_path / "alice"
     env_s = {**base, "USER": "alice", "LOGNAME": "alice", "HOME": str(home)}
     env_s.pop("NBGRADER_EXCHANGE")
-    run([BIN / "nbgrader", "fetch_feedback", CHAPTER], home, env_s)
+    run([BIN / "nbgrader", "fetch_feedback", CHAPTER, "--student", "alice"], home, env_s)
     feedback = list((home / CHAPTER / "feedback").rglob("*.html"))
     assert feedback, "alice received no feedback"
     assert "square(-4) == 16" not in feedback[0].read_text()

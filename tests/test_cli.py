@@ -1,0 +1,153 @@
+"""The `course` command: help everywhere, the subcommand registry, `course lab` (the learner's own copy,
+never overwritten; JupyterLab really serving it), and `make venv` being idempotent."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import types
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from course_lib import cli
+from course_lib.course import free_port, sync_my_work, write_lab_overrides
+from notebook_utils import FIXTURE_COURSE, REPO
+
+COURSE = str(Path(sys.executable).parent / "course")
+
+
+def test_course_help_lists_the_commands():
+    t0 = time.perf_counter()
+    p = subprocess.run([COURSE, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout
+    for name in ("lab", "release", "check", "grade"):
+        assert re.search(rf"^\s+{name}\s", p.stdout, re.M), p.stdout
+    print(f"course --help: {time.perf_counter() - t0:.1f} s")
+
+
+@pytest.mark.parametrize("name", sorted(cli.build_parser()._subparsers._group_actions[0].choices))
+def test_every_command_has_help(name, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main([name, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: course " + name)
+
+
+def test_no_command_prints_help(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_registry_adds_a_command_lazily(monkeypatch):
+    mod = types.ModuleType("course_fake_commands")
+    calls = []
+    mod.run = lambda args: calls.append(args.steps) or 7
+    monkeypatch.setitem(sys.modules, "course_fake_commands", mod)
+    monkeypatch.setattr(cli, "REGISTRY", dict(cli.REGISTRY))
+
+    @cli.command("fake", help="a test command", target="course_fake_commands:run")
+    def _(p):
+        p.add_argument("--steps", type=int, default=1)
+
+    assert cli.main(["fake", "--steps", "3"]) == 7
+    assert calls == [3]
+
+
+def test_sync_my_work_adds_but_never_overwrites(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(FIXTURE_COURSE / "notebooks", notebooks)
+    my = tmp_path / "my-work"
+    added, _ = sync_my_work(notebooks, my)
+    assert added == ["fx01_fixture"]
+    mine = my / "fx01_fixture" / "fx01_fixture.ipynb"
+    mine.write_text(mine.read_text().replace("raise NotImplementedError()", "return a + b", 1))
+    edited = mine.read_text()
+    # a course update: the chapter changes upstream, a new chapter and a new data file appear
+    (notebooks / "fx01_fixture" / "fx01_fixture.ipynb").write_text("{}")
+    (notebooks / "fx01_fixture" / "data.txt").write_text("new")
+    shutil.copytree(notebooks / "fx01_fixture", notebooks / "fx02_more", ignore=shutil.ignore_patterns("*.ipynb"))
+    shutil.copy(FIXTURE_COURSE / "notebooks" / "fx01_fixture" / "fx01_fixture.ipynb",
+                notebooks / "fx02_more" / "fx02_more.ipynb")
+    added, files = sync_my_work(notebooks, my)
+    assert added == ["fx02_more"]
+    assert files == [str(Path("fx01_fixture") / "data.txt")]
+    assert mine.read_text() == edited
+    added, files = sync_my_work(notebooks, my)
+    assert added == [] and files == []
+
+
+def test_lab_overrides_hide_the_news(tmp_path):
+    path = write_lab_overrides(tmp_path)
+    data = json.loads(path.read_text())
+    assert data["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false", "checkForUpdates": False}
+    assert path == tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+
+
+def test_lab_dry_run_prints_the_url(tmp_path, monkeypatch):
+    root = tmp_path / "course"
+    shutil.copytree(FIXTURE_COURSE, root)
+    (root / "nbgrader_config.py").write_text("c = get_config()\n")
+    p = subprocess.run([COURSE, "lab", "--dry-run", "--port", "8999", "--token", "abc"], cwd=tmp_path,
+                       env={**os.environ, "COURSE_ROOT": str(root)}, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout
+    assert "http://127.0.0.1:8999/lab/tree/fx01_fixture/fx01_fixture.ipynb?token=abc" in p.stdout
+    assert (root / "my-work" / "fx01_fixture" / "fx01_fixture.ipynb").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_course_lab_serves_the_course(tmp_path):
+    """`course lab` starts JupyterLab on the learner's copy; the notebook is there through the REST API."""
+    home = tmp_path / "home"
+    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "cfg"),
+           "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_RUNTIME_DIR": str(home / "rt"),
+           "IPYTHONDIR": str(home / "ipy")}
+    port, token, my = free_port(18888), "t0ken", tmp_path / "my-work"
+    proc = subprocess.Popen([COURSE, "lab", "--no-browser", "--port", str(port), "--token", token, "--dir", str(my)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        deadline, last = time.time() + 180, None
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=5) as r:
+                    listing = json.load(r)
+                break
+            except Exception as e:  # noqa: BLE001 - not up yet
+                last = e
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(1)
+        else:
+            pytest.fail(f"JupyterLab did not answer: {last}")
+        names = sorted(item["name"] for item in listing["content"])
+        assert names == sorted(p.name for p in (REPO / "notebooks").iterdir() if p.is_dir()), names
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as r:
+            assert r.status == 200 and b"JupyterLab" in r.read()
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+    out = proc.stdout.read()
+    assert f"http://127.0.0.1:{port}/" in out and f"token={token}" in out
+
+
+def test_make_venv_is_quick_when_nothing_changed():
+    if not (REPO / ".venv" / ".course-installed").is_file() or shutil.which("make") is None:
+        pytest.skip("not run through `make test`")
+    t0 = time.perf_counter()
+    p = subprocess.run(["make", "-s", "venv"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=600)
+    took = time.perf_counter() - t0
+    assert p.returncode == 0, p.stdout
+    assert "up to date" in p.stdout, p.stdout
+    assert took < 15, f"make venv took {took:.1f} s with nothing changed"
