@@ -23,11 +23,12 @@ import torch
 BOUNDARY = "<s>"   # sentence boundary: starts and ends every sentence
 UNKNOWN = "<unk>"  # any word outside the vocabulary
 
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*|[0-9]+|[^\sa-z0-9]")
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|\d+|[^\w\s]|_")
 
 
 def words(sentence: str) -> list[str]:
-    """Lowercase a sentence and split it into words, numbers and single punctuation marks.
+    """Lowercase a sentence and split it into words (letters, with inner apostrophes), numbers and single
+    punctuation marks.
 
     >>> words("It's 60 cm (24 in) long.")
     ["it's", '60', 'cm', '(', '24', 'in', ')', 'long', '.']
@@ -35,12 +36,19 @@ def words(sentence: str) -> list[str]:
     return _WORD.findall(sentence.lower())
 
 
-def build_word_vocab(sentences: Iterable[str], size: int) -> list[str]:
-    """``[BOUNDARY, UNKNOWN]`` followed by the ``size - 2`` most frequent words (ties: first seen first)."""
+def word_counts(sentences: Iterable[str]) -> Counter:
+    """How often each word (as split by :func:`words`) occurs in ``sentences``."""
+    return Counter(w for s in sentences for w in words(s))
+
+
+def build_word_vocab(sentences_or_counts: Iterable[str] | Mapping[str, int], size: int) -> list[str]:
+    """``[BOUNDARY, UNKNOWN]`` followed by the ``size - 2`` most frequent words (ties: first seen first).
+
+    Pass the sentences, or the word counts of :func:`word_counts` if you already have them."""
     if size < 3:
         raise ValueError(f"a vocabulary needs at least 3 entries (<s>, <unk> and one word), got size={size}")
-    counts = Counter(w for s in sentences for w in words(s))
-    return [BOUNDARY, UNKNOWN] + [w for w, _ in counts.most_common(size - 2)]
+    counts = sentences_or_counts if isinstance(sentences_or_counts, Mapping) else word_counts(sentences_or_counts)
+    return [BOUNDARY, UNKNOWN] + [w for w, _ in Counter(counts).most_common(size - 2)]
 
 
 def encode_words(sentences: Iterable[str], vocab: Sequence[str] | Mapping[str, int]) -> torch.Tensor:
@@ -82,12 +90,16 @@ def perplexity(log_probs: torch.Tensor, token_ids) -> float:
     return math.exp(nll.item())
 
 
+def _next_token_probs(log_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    return torch.softmax(log_probs.double() / temperature, dim=-1)
+
+
 def sample(log_probs: torch.Tensor, num_tokens: int, start: int = 0, temperature: float = 1.0,
            generator: torch.Generator | None = None) -> list[int]:
     """Draw ``num_tokens`` ids after ``start``, each from P(next | previous) (sharpened for ``temperature`` < 1)."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    probs = torch.softmax(log_probs.double() / temperature, dim=-1)
+    probs = _next_token_probs(log_probs, temperature)
     out, current = [], int(start)
     for _ in range(num_tokens):
         current = int(torch.multinomial(probs[current], 1, generator=generator))
@@ -99,12 +111,13 @@ def generate(log_probs: torch.Tensor, vocab: Sequence[str], num_sentences: int =
              temperature: float = 1.0, seed: int = 0) -> list[str]:
     """Sample ``num_sentences`` sentences (each starts after ``<s>`` and stops at the next ``<s>``)."""
     generator = torch.Generator().manual_seed(seed)
+    probs = _next_token_probs(log_probs, temperature)
     boundary = list(vocab).index(BOUNDARY)
     sentences = []
     for _ in range(num_sentences):
         ids, current = [], boundary
         for _ in range(max_words):
-            current = sample(log_probs, 1, current, temperature, generator)[0]
+            current = int(torch.multinomial(probs[current], 1, generator=generator))
             if current == boundary:
                 break
             ids.append(current)
@@ -140,4 +153,4 @@ def wordpiece_tokenize(word: str, vocab, unk_token: str = "[UNK]", max_chars: in
 
 
 __all__ = ["BOUNDARY", "UNKNOWN", "bigram_counts", "bigram_log_probs", "build_word_vocab", "encode_words",
-           "generate", "perplexity", "sample", "wordpiece_tokenize", "words"]
+           "generate", "perplexity", "sample", "word_counts", "wordpiece_tokenize", "words"]
