@@ -333,6 +333,9 @@ def build_documents() -> list[Document]:
     return docs
 
 
+# ---- end of the code that defines the corpus (its text is hashed into the cache key) ----
+
+
 def cache_dir() -> Path | None:
     """Where derived data (cleaned corpus, token ids) is cached: ``$COURSE_LIB_CACHE`` or
     ``~/.cache/course_lib``; ``None`` (no disk cache) if it cannot be created."""
@@ -346,9 +349,9 @@ def cache_dir() -> Path | None:
 
 def _corpus_key() -> str:
     h = hashlib.sha256(f"v{CORPUS_VERSION}".encode())
-    # the code above the masking section (reading, cleaning, splitting) decides the corpus
+    # the code that reads, cleans and splits the corpus (everything above the end marker) decides it
     source = Path(__file__).read_text(encoding="utf-8")
-    h.update(source.split("# MLM masking" + " and NSP pairs", 1)[0].encode())
+    h.update(source.split("# ---- end of the code" + " that defines the corpus", 1)[0].encode())
     for p in wikitext_files() + gutenberg_files():
         h.update(f"{p.name}:{p.stat().st_size}".encode())
     return h.hexdigest()[:16]
@@ -372,7 +375,19 @@ def _cached_pickle(name: str, builder):
             os.replace(tmp, path)
         except OSError:
             tmp.unlink(missing_ok=True)
+        _prune_cache(d)
     return value
+
+
+def _prune_cache(d: Path) -> None:
+    """Delete cache files made from another version of the corpus (they are never read again)."""
+    key = _corpus_key()
+    for old in list(d.glob("corpus-*.pkl")) + list(d.glob("tokens-*.pkl")):
+        if key not in old.name:
+            try:
+                old.unlink()
+            except OSError:
+                pass
 
 
 @lru_cache(maxsize=1)
