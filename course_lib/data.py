@@ -901,7 +901,7 @@ def build_eval_set(
     """A fixed evaluation set: pairs, NSP labels and masks all drawn once from ``seed``, so metrics
     computed on it are reproducible. Returns a dict of tensors padded to the longest pair
     (``input_ids``, ``token_type_ids``, ``attention_mask``, ``labels``, ``next_sentence_label``) with
-    ``num_examples`` rows (``None``: every pair of the split; the held-out split has about 1,800 pairs
+    ``num_examples`` rows (``None``: every pair of the split; the held-out split has 2,317 pairs
     of 128). Iterate with :func:`eval_batches`."""
     if tokenizer is None:
         from .tokenizer import load_tokenizer
