@@ -87,12 +87,14 @@ def _stop(proc: subprocess.Popen):
         proc.wait(timeout=10)
 
 
-# JavaScript run in the page: the state of the n-th plotly figure (0 head view, 1 model view, 2 query/key view)
+# JavaScript run in the page: what the n-th plotly figure draws (0 head view, 1 model view, 2 query/key view)
 FIGURE_STATE = """(i) => {
   const gd = document.querySelectorAll('.js-plotly-plot')[i];
-  if (!gd || !gd.data || !gd.layout) return null;
-  const t = gd.data[0];
+  if (!gd || !gd._fullData || !gd._fullData.length || !gd.layout) return null;
+  const t = gd._fullData[0];  // after plotly.js decoded the typed arrays
+  const ticks = (ax) => (gd.layout[ax] && gd.layout[ax].ticktext) ? Array.from(gd.layout[ax].ticktext) : [];
   return {title: (gd.layout.title && gd.layout.title.text) || '', x: Array.from(t.x || []),
+          xticks: ticks('xaxis'), yticks: ticks('yaxis'),
           z: (t.z || []).map(r => Array.from(r)), w: gd.getBoundingClientRect().width,
           h: gd.getBoundingClientRect().height};
 }"""
@@ -202,15 +204,13 @@ def _drive_browser(sync_api, tmp_path: Path, url: str):
 
             # click a tile of the model view (layer 0, last head) -> the head view shows that head
             model = page.evaluate(FIGURE_STATE, 1)
-            heads = model["x"]
-            n_heads = sum(1 for s in heads if s.startswith("gap ")) + 1
-            tile = (len(heads) + 1) // n_heads - 1
+            n_heads, n_layers = len(model["xticks"]), len(model["yticks"])
+            tile = len(model["x"]) // n_heads
+            assert n_heads >= 2 and len(model["z"]) == n_layers * tile, "model view grid has an unexpected shape"
             box = page.locator(".js-plotly-plot").nth(1).locator(".nsewdrag").first.bounding_box()
-            col = (n_heads - 1) * (tile + 1) + tile // 2
-            row = tile // 2
-            rows = len(model["z"])
-            page.mouse.click(box["x"] + (col + 0.5) / len(heads) * box["width"],
-                             box["y"] + (row + 0.5) / rows * box["height"])
+            col, row = (n_heads - 1) * tile + tile // 2, tile // 2
+            page.mouse.click(box["x"] + (col + 0.5) / len(model["x"]) * box["width"],
+                             box["y"] + (row + 0.5) / len(model["z"]) * box["height"])
             page.wait_for_function(_head_view_where(f"s.title.includes('layer 0, head {n_heads - 1}')"),
                                    timeout=60_000)
 
@@ -221,6 +221,15 @@ def _drive_browser(sync_api, tmp_path: Path, url: str):
             page.wait_for_function(_head_view_where("s.x.some(t => t.startsWith('dog'))"), timeout=60_000)
             page.wait_for_timeout(300)
             explorer.screenshot(path=str(ARTIFACTS / "explorer_new_text.png"))
+
+            # the options: hide [CLS]/[SEP], average over heads
+            page.locator(".widget-checkbox", has_text="hide [CLS]/[SEP]").locator("input").check()
+            page.wait_for_function(_head_view_where("s.x.length > 0 && !s.x.some(t => t.startsWith('[CLS]'))"),
+                                   timeout=60_000)
+            page.locator(".widget-checkbox", has_text="average over heads").locator("input").check()
+            page.wait_for_function(_head_view_where("s.title.includes('average')"), timeout=60_000)
+            page.wait_for_timeout(300)
+            explorer.screenshot(path=str(ARTIFACTS / "explorer_options.png"))
 
             # an empty sentence shows a message, not a traceback
             box_a.fill("")

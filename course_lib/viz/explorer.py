@@ -29,6 +29,7 @@ import ipywidgets as w
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from .plots import ATTENTION_COLORSCALE, unique_labels
@@ -306,7 +307,7 @@ class AttentionExplorer(w.VBox):
             data=[go.Heatmap(z=[[0.0]], x=["."], y=["."], colorscale=ATTENTION_COLORSCALE, zmin=0.0, showscale=False,
                              hovertemplate="%{y}<br>%{x}<br>weight: %{z:.3f}<extra>click to open</extra>")],
             layout=dict(template="plotly_white", width=480, height=480, margin=dict(l=70, r=10, t=46, b=40),
-                        title=dict(text="model view: every layer × head (click one)", font=dict(size=14)),
+                        title=dict(text="model view", font=dict(size=14)),
                         xaxis=dict(type="category", showgrid=False, side="top", tickangle=0, title=dict(text="")),
                         yaxis=dict(type="category", showgrid=False, autorange="reversed", title=dict(text="")),
                         plot_bgcolor="white"))
@@ -314,8 +315,7 @@ class AttentionExplorer(w.VBox):
             "scaled score q·k/√d_k", "attention weight softmax(q·k/√d_k)"))
         qk.add_trace(go.Bar(x=[""], y=[0.0], marker=dict(color=["#5b7083"]), name="score",
                             hovertemplate="key: %{x}<br>q·k/√d_k = %{y:.3f}<extra></extra>"), row=1, col=1)
-        qk.add_trace(go.Bar(x=[""], y=[0.0], marker=dict(color=[0.0], colorscale=ATTENTION_COLORSCALE, cmin=0,
-                                                         cmax=1, line=dict(color="#08306b", width=0.5)),
+        qk.add_trace(go.Bar(x=[""], y=[0.0], marker=dict(color=["#6baed6"], line=dict(color="#08306b", width=0.5)),
                             name="weight", hovertemplate="key: %{x}<br>weight = %{y:.3f}<extra></extra>"),
                      row=1, col=2)
         qk.update_xaxes(title_text="key token", type="category", tickangle=-60, automargin=True)
@@ -325,6 +325,10 @@ class AttentionExplorer(w.VBox):
                          margin=dict(l=60, r=10, t=80, b=90), title=dict(text="query/key view", font=dict(size=14)))
         self.qk_fig = go.FigureWidget(qk)
         self.model_fig.data[0].on_click(self._on_model_click)
+        # a click selects, a drag does nothing (no accidental zoom); no toolbar over the small figures
+        self.model_fig.layout.dragmode = False
+        for fig in (self.head_fig, self.model_fig, self.qk_fig):
+            fig._config = {"displayModeBar": False, "displaylogo": False}
 
         row = w.Layout(align_items="center", flex_flow="row wrap")
         self.children = [
@@ -587,8 +591,10 @@ class AttentionExplorer(w.VBox):
             top = int(np.argmax(np.where(masked, -np.inf, scores))) if len(scores) else 0
             s.marker.color = ["#ff7f0e" if j == top else "#5b7083" for j in range(len(scores))]
             p.x, p.y = labels, weights
-            p.marker.color = weights
-            p.marker.cmax = float(max(1e-6, weights.max()))
+            # colours of the head view's scale (0 .. this row's largest weight), computed here so the
+            # browser only receives plain colour strings
+            top_w = float(max(1e-6, weights.max()))
+            p.marker.color = sample_colorscale(ATTENTION_COLORSCALE, np.clip(0.15 + 0.85 * weights / top_w, 0, 1).tolist())
             hidden = (f"; [CLS]/[SEP] hidden, so the shown weights sum to {weights.sum():.3f}"
                       if self.hide_box.value else "")
             self.qk_fig.layout.title.text = (f"query/key view: layer {L}, head {H}, query token "
@@ -624,8 +630,8 @@ class AttentionExplorer(w.VBox):
                 xa.ticktext = [f"head {h}" for h in range(H_all)]
                 ya.tickvals = [ys[lay * b + centre] for lay in range(L_all)]
                 ya.ticktext = [f"layer {lay}" for lay in range(L_all)]
-                sub = f" ({n} tokens pooled to {b}×{b} blocks)" if b < n else ""
-                self.model_fig.layout.title.text = f"model view: every layer × head, click one{sub}"
+                sub = f"<br><sup>{n} tokens pooled to {b}×{b} blocks</sup>" if b < n else ""
+                self.model_fig.layout.title.text = f"model view: click a head{sub}"
             b = self._tile
             L, H = self.layer, self.head
             # white lines between the tiles, then an orange frame around the selected layer/head
