@@ -278,6 +278,20 @@ def test_explorer_accepts_bert_model_and_classifier(tok):
         viz.attention_explorer(torch.nn.Linear(2, 2), tok, TEXT)
 
 
+def test_explorer_accepts_a_transformers_bert(tok):
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=64, attn_implementation="eager")
+    torch.manual_seed(0)
+    m = transformers.BertModel(cfg).eval()
+    ex = viz.attention_explorer(m, tok, TEXT)
+    assert ex.message_text == ""
+    _, out = _attentions(m, tok, TEXT)
+    ex.select(layer=1, head=1)
+    np.testing.assert_allclose(_z(ex.head_fig), out.attentions[1][0, 1].numpy(), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(ex.data.softmax_of_scores(), ex.data.attentions, atol=1e-6)
+
+
 def test_explorer_leaves_training_mode_alone(tok):
     m = _model(tok)
     m.train()

@@ -128,6 +128,9 @@ def compute_attention(model, tokenizer, text: str, text_pair: str | None = None,
         out = bert(**inputs, output_attentions=True, output_hidden_states=True)
     finally:
         bert.train(was_training)
+    if not out.attentions or any(a is None for a in out.attentions) or not out.hidden_states:
+        raise ValueError("the model returned no attention weights; a transformers model must be loaded with "
+                         "attn_implementation='eager' to return them")
     attentions = torch.stack([a[0] for a in out.attentions]).float()  # (L, H, n, n)
     scores = []
     for layer, hidden in zip(layers, out.hidden_states):
