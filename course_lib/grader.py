@@ -148,6 +148,15 @@ def find_submissions(path: Path, known: list[str], only: list[str] | None = None
     return subs, skipped
 
 
+def submission_extras(path: Path, chapter: str) -> list[Path]:
+    """In nbgrader's layout (<student>/<chapter>/<chapter>.ipynb), the files that travel with the notebook:
+    timestamp.txt (late penalties), submission_secret.txt (release_feedback needs it), data files."""
+    folder = Path(path).parent
+    if folder.name != chapter:
+        return []
+    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix != ".ipynb")
+
+
 # --- notebook helpers -------------------------------------------------------------------------------------
 def _nbg(cell) -> dict:
     return (cell.get("metadata") or {}).get("nbgrader") or {}
@@ -353,9 +362,8 @@ def grade_one(sub: Submission, settings: GradeSettings) -> dict:
     dest = work / "submitted" / sub.student / sub.chapter
     dest.mkdir(parents=True)
     nbformat.write(sanitize(sub_nb), dest / f"{sub.chapter}.ipynb")
-    stamp = sub.path.parent / "timestamp.txt"  # nbgrader collect's submission time (late penalties)
-    if stamp.is_file():
-        shutil.copy(stamp, dest / "timestamp.txt")
+    for extra in submission_extras(sub.path, sub.chapter):
+        shutil.copy(extra, dest / extra.name)
     shutil.copy(out / ".work" / f"{sub.chapter}.template.db", work / "gradebook.db")
     write_nbgrader_config(work, source=settings.source, release=out / "release", extra=settings.nbgrader_extra())
     result["workdir"] = str(work)
@@ -446,8 +454,8 @@ def merge(result: dict, settings: GradeSettings) -> None:
             shutil.rmtree(sub_dir)
         sub_dir.mkdir(parents=True)
         shutil.copy(original, sub_dir / f"{ch}.ipynb")
-        if (original.parent / "timestamp.txt").is_file():
-            shutil.copy(original.parent / "timestamp.txt", sub_dir / "timestamp.txt")
+        for extra in submission_extras(original, ch):
+            shutil.copy(extra, sub_dir / extra.name)
     if result.get("workdir"):
         work = Path(result["workdir"])
         for step in ("autograded", "feedback"):
