@@ -227,6 +227,12 @@ def test_wordpiece_wrong_answers(session, changes, message):
         def wordpiece_tokenize(word, vocab, unk_token="[UNK]", max_chars=100):
             return ngram.wordpiece_tokenize(word, vocab, unk_token, max_chars)
     """),
+    src("""
+        import transformers.models.bert.tokenization_bert as tb
+        def wordpiece_tokenize(word, vocab, unk_token="[UNK]", max_chars=100):
+            model = tb.WordPiece(vocab, unk_token=unk_token, max_input_chars_per_word=max_chars)
+            return [t.value for t in model.tokenize(word)]
+    """),
 ])
 def test_wordpiece_shortcuts_are_refused(session, source):
     assert "ForbiddenCallError" in rejected(session, "ex3_wordpiece", source)
@@ -294,6 +300,13 @@ def test_bert_param_count_wrong_answers(session, changes, message):
     "max_position_embeddings=max_position_embeddings, type_vocab_size=type_vocab_size)))",
     "return scale.bert_param_count(vocab_size, hidden_size, num_layers, intermediate_size, "
     "max_position_embeddings, type_vocab_size)",
+    "import transformers\n    return sum(p.numel() for p in transformers.BertModel(transformers.BertConfig("
+    "vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=1, "
+    "intermediate_size=intermediate_size, max_position_embeddings=max_position_embeddings, "
+    "type_vocab_size=type_vocab_size)).parameters())",
+    "import course_lib.model as m\n    return sum(p.numel() for p in m.BertModel(m.BertConfig(vocab_size=vocab_size, "
+    "hidden_size=hidden_size, num_layers=num_layers, num_heads=1, intermediate_size=intermediate_size, "
+    "max_position_embeddings=max_position_embeddings, type_vocab_size=type_vocab_size)).parameters())",
 ])
 def test_bert_param_count_shortcuts_are_refused(session, body):
     source = ("def bert_param_count(vocab_size, hidden_size, num_layers, intermediate_size,\n"
