@@ -1,8 +1,10 @@
-"""Position information for a Transformer: the sinusoidal encodings of "Attention Is All You Need".
+"""Position information for a Transformer: why it is needed, and the sinusoidal encodings of "Attention Is All You Need".
 
-BERT learns its position embeddings (`BertEmbeddings.position_embeddings`); the original Transformer
-(Vaswani et al., 2017) used a fixed table instead. Chapter 3 asks the learner to write it and compares
-the two; this is the reference the chapter's later cells use.
+Self-attention is permutation-equivariant: shuffling the tokens shuffles the outputs and changes nothing
+else (`equivariance_gap` measures it). BERT therefore adds learned position embeddings
+(`BertEmbeddings.position_embeddings`); the original Transformer (Vaswani et al., 2017) added a fixed table
+instead (`sinusoidal_positions`). Chapter 3 asks the learner to write both; these are the references its
+later cells use.
 """
 import torch
 
@@ -28,4 +30,11 @@ def sinusoidal_positions(num_positions: int, dim: int, base: float = 10000.0) ->
     return pe.float()
 
 
-__all__ = ["sinusoidal_positions"]
+def equivariance_gap(f, x: torch.Tensor, perm: torch.Tensor) -> float:
+    """max |f(x[:, perm]) - f(x)[:, perm]|: 0 (up to rounding) when f, mapping (B, n, h) -> (B, n, h), treats the
+    tokens (dimension 1) as a set, i.e. is permutation-equivariant."""
+    with torch.no_grad():
+        return (f(x[:, perm]) - f(x)[:, perm]).abs().max().item()
+
+
+__all__ = ["equivariance_gap", "sinusoidal_positions"]

@@ -206,6 +206,8 @@ WRONG = [
     ("gap as a mean", "ex4_gap_answer",
      "def equivariance_gap(f, x, perm):\n    return (f(x[:, perm]) - f(x)[:, perm]).abs().mean().item()",
      "the gap should be"),
+    ("gap calls the reference", "ex4_gap_answer",
+     "def equivariance_gap(f, x, perm):\n    return ref_positions.equivariance_gap(f, x, perm)", "switched off"),
     # ---- exercise 5: sinusoidal_positions
     ("sin and cos swapped", "ex5_sinusoid_answer",
      sinusoid(SIN_PAIR + "    angle = pos / 10000 ** ((j - j % 2) / dim)\n"

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from course_lib.positions import sinusoidal_positions
+from course_lib.attention import MultiHeadSelfAttention
+from course_lib.positions import equivariance_gap, sinusoidal_positions
 
 
 def test_shape_dtype_and_hand_values():
@@ -27,3 +28,14 @@ def test_pairs_lie_on_the_unit_circle_and_offsets_are_rotations():
 def test_bad_sizes_are_rejected(num_positions, dim):
     with pytest.raises(ValueError):
         sinusoidal_positions(num_positions, dim)
+
+
+def test_equivariance_gap():
+    x = torch.tensor([[[1.0], [2.0], [3.0]]])
+    perm = torch.tensor([2, 0, 1])
+    assert equivariance_gap(lambda t: t.cumsum(1), x, perm) == 3.0        # (3, 4, 6) - (6, 1, 3), worked by hand
+    torch.manual_seed(0)
+    attention = MultiHeadSelfAttention(8, 2).eval()
+    x, perm = torch.randn(2, 5, 8), torch.tensor([3, 1, 4, 0, 2])
+    assert equivariance_gap(lambda t: attention(t)[0], x, perm) < 1e-5
+    assert equivariance_gap(lambda t: attention(t + torch.randn(5, 8))[0], x, perm) > 1e-3
