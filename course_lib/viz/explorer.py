@@ -23,7 +23,7 @@ import html
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ipywidgets as w
 import numpy as np
@@ -58,7 +58,6 @@ class AttentionData:
     num_tokens_before_truncation: int
     max_length: int
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     @property
     def truncated(self) -> bool:

@@ -25,6 +25,7 @@ __all__ = [
     "confusion_counts",
     "confusion_matrix_figure",
     "learning_curves",
+    "unique_labels",
     "ATTENTION_COLORSCALE",
 ]
 
