@@ -633,7 +633,10 @@ def grade(submissions: Path, settings: GradeSettings, only: list[str] | None = N
                      "workdir": None,
                      "cells": [dict(c, score=0.0, needs_manual_grade=False, error=None) for c in grade_cells(
                          __import__("nbformat").read(chapter_notebook(out / "release", s.chapter), as_version=4))]}
-            merge(r, settings)
+            try:
+                merge(r, settings)
+            except Exception as e:  # noqa: BLE001 - the CSV still gets this learner's row
+                r["status"], r["message"] = "error", f"could not record in the gradebook: {e!r}"[:500]
             pts, mx, _ = totals(r)
             say(f"  {r['student']:<16} {r['chapter']:<20} {_fmt(pts):>5}/{_fmt(mx):<5} "
                 f"{r['status']:<8} {r['seconds']:6.1f} s")
