@@ -5,11 +5,9 @@ One kernel for the whole module (tests/notebook_utils.NotebookSession): it runs 
 then swaps in a variant of one exercise's answer, runs that exercise's grade cell (visible AND hidden tests, from the
 instructor source) and restores the solution. The live fine-tuning run and the rest of the chapter are not executed.
 """
-import re
-
 import pytest
 
-from notebook_utils import NOTEBOOKS, NotebookSession, chapter_path, stub_sources
+from notebook_utils import NotebookSession, chapter_path, stub_sources
 
 pytestmark = pytest.mark.slow
 
@@ -18,20 +16,6 @@ NOTEBOOK = chapter_path(CHAPTER)
 EXERCISES = {"sequence_classifier": "test_sequence_classifier", "freeze_encoder": "test_freeze_encoder",
              "linear_warmup_decay": "test_linear_warmup_decay", "accuracy": "test_accuracy",
              "fine_tune_step": "test_fine_tune_step"}
-
-
-def _stubs() -> dict[str, str]:
-    """The learner's stubs: from the released notebook when it exists, else made the way nbgrader makes them."""
-    if chapter_path(CHAPTER, NOTEBOOKS).is_file():
-        return stub_sources(CHAPTER)
-    import nbformat
-    from notebook_utils import grade_id, is_answer
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-
-    def stub(source):
-        return re.sub(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION",
-                      lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()", source, flags=re.S)
-    return {grade_id(c): stub(c.source) for c in nb.cells if is_answer(c)}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +51,7 @@ def test_every_grade_cell_passes_on_the_solution(session):
 
 @pytest.mark.parametrize("answer_id", list(EXERCISES))
 def test_grade_cells_fail_on_the_stub(session, answer_id):
-    stub = _stubs()[answer_id]
+    stub = stub_sources(CHAPTER)[answer_id]  # the release, or stubs made the way nbgrader makes them
     assert "raise NotImplementedError()" in stub and "BEGIN SOLUTION" not in stub
     r = session.try_answer(answer_id, stub, EXERCISES[answer_id])
     assert not r.ok and r.ename == "NotImplementedError", r.error
