@@ -165,7 +165,8 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
         return max(fractions)
 
     by_time = max_steps is None
-    bar = tqdm(total=int(time_budget_s) if by_time else max_steps, desc=description, disable=not progress or rank != 0,
+    bar = tqdm(total=int(time_budget_s) if by_time else max_steps, initial=int(elapsed_before) if by_time else step,
+               desc=description, disable=not progress or rank != 0,
                unit="step", dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n}/{total} s [{elapsed}<{remaining}{postfix}]" if by_time else None)
     start = time.perf_counter() - elapsed_before
