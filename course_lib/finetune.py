@@ -7,6 +7,7 @@ For each configuration, the learning rate is chosen on the dev set with the firs
 run at that learning rate; test accuracy is only read, never used for a choice. Every run is appended to
 course_lib/assets/results.json and the table in course_lib/assets/RESULTS.md is rewritten from it.
 """
+import fcntl
 import json
 import statistics
 import time
@@ -100,6 +101,12 @@ def load_results() -> dict:
 
 def record(row: dict, command: str) -> None:
     """Add a run to results.json (replacing an earlier run of the same configuration) and rewrite RESULTS.md."""
+    with open(RESULTS_JSON.with_suffix(".lock"), "w") as lock:  # several grids may record at once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _record(row, command)
+
+
+def _record(row: dict, command: str) -> None:
     results = load_results()
     key = ("task", "init", "freeze_encoder", "train_fraction", "seed", "lr", "epochs")
     results["finetuning"] = [r for r in results["finetuning"] if tuple(r[k] for k in key) != tuple(row[k] for k in key)]
@@ -109,9 +116,9 @@ def record(row: dict, command: str) -> None:
 
 
 def regime(row: dict) -> str:
-    if row["freeze_encoder"]:
-        return "pretrained, frozen encoder (linear probe)"
-    return "pretrained + full fine-tuning" if row["init"] == "pretrained" else "from scratch"
+    if row["init"] == "scratch":
+        return "from scratch, frozen random encoder" if row["freeze_encoder"] else "from scratch"
+    return "pretrained, frozen encoder (linear probe)" if row["freeze_encoder"] else "pretrained + full fine-tuning"
 
 
 def best_runs(rows: list[dict]) -> dict:
