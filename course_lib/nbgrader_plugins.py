@@ -147,6 +147,10 @@ class GuardedExecute(Execute):
                 f"this cell ran longer than {self.timeout} s and ignored the interrupt; the kernel was stopped")]
             return cell, resources
         if self._timed_out:
+            # say in words why the cell failed (the kernel itself only reports a KeyboardInterrupt)
+            cell.outputs = [_error_output(
+                "CellTimeoutError", f"this cell ran longer than {self.timeout} s and was interrupted")] + [
+                o for o in cell.outputs if o.get("ename") != "CellTimeoutError"]
             if not run_sync(self._async_kernel_responds)(self.stuck_probe_timeout):
                 self._kill_stuck(index)
         return cell, resources

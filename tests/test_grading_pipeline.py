@@ -155,7 +155,7 @@ def test_hostile_cases_fail_for_the_right_reason(simulated):
     def err(student, gid="square_tests"):
         return next(c["error"] for c in res[student]["cells"] if c["grade_id"] == gid) or ""
 
-    assert err("dave_loop").startswith(("KeyboardInterrupt", "CellTimeoutError")), err("dave_loop")
+    assert err("dave_loop").startswith("CellTimeoutError: this cell ran longer than 3 s"), err("dave_loop")
     assert err("dana_stubborn").startswith(("CellTimeoutError", "KernelDied")), err("dana_stubborn")
     assert err("erin_crash").startswith("KernelDied"), err("erin_crash")
     assert err("frank_hog").startswith("MemoryError"), err("frank_hog")  # the address-space limit at work
