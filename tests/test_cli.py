@@ -17,7 +17,7 @@ import pytest
 
 from course_lib import cli
 from course_lib.course import free_port, sync_my_work, write_lab_overrides
-from notebook_utils import FIXTURE_COURSE, REPO
+from notebook_utils import FIXTURE_COURSE, REPO, chapters
 
 COURSE = str(Path(sys.executable).parent / "course")
 
@@ -128,7 +128,7 @@ def test_course_lab_serves_the_course(tmp_path):
         else:
             pytest.fail(f"JupyterLab did not answer: {last}")
         names = sorted(item["name"] for item in listing["content"])
-        assert names == sorted(p.name for p in (REPO / "notebooks").iterdir() if p.is_dir()), names
+        assert names == chapters(REPO / "notebooks"), names
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as r:
             assert r.status == 200 and b"JupyterLab" in r.read()
     finally:
