@@ -22,6 +22,7 @@ from .train import evaluate, train
 
 EVAL_EXAMPLES = 2048
 EVAL_SEED = 1234
+SUBSET_BATCHES = 4  # of 64 examples: what tests/test_checkpoint.py re-evaluates
 
 
 def heldout_eval_batches(tokenizer, max_length: int = 128, num_examples: int = EVAL_EXAMPLES, batch_size: int = 64):
@@ -81,8 +82,14 @@ def export(out_dir) -> Path:
         shutil.copyfile(source / name, SHIPPED_CHECKPOINT / name)
     shutil.copyfile(Path(out_dir) / "history.json", SHIPPED_CHECKPOINT / "history.json")
     from .finetune import RESULTS_JSON, load_results, write_results_table
+    from .tokenizer import load_tokenizer
+    info = read_checkpoint_info(source)
+    # A small fixed subset that the test suite re-evaluates quickly to check the shipped weights.
+    subset = heldout_eval_batches(load_tokenizer(), info["metadata"]["max_length"])[:SUBSET_BATCHES]
+    metrics = evaluate(load_checkpoint(SHIPPED_CHECKPOINT), subset)
     results = load_results()
-    results["pretraining"] = read_checkpoint_info(source)["metadata"]
+    results["pretraining"] = {**info["metadata"], "heldout_subset": {
+        "examples": SUBSET_BATCHES * 64, **{k: round(v, 5) for k, v in metrics.items()}}}
     RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
     write_results_table(results)
     return SHIPPED_CHECKPOINT
