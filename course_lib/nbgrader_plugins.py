@@ -178,7 +178,10 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):
         if cell.cell_type == "code" and nbg.get("grade") and HIDDEN_BEGIN in cell.source:
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
-                    msg = f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"
+                    evalue = str(out.get("evalue", "")).strip()
+                    if out.get("ename") == "NotImplementedError" and not evalue:
+                        evalue = "an answer this cell tests is not written yet (it still raises NotImplementedError)"
+                    msg = f"{out.get('ename', 'Error')}: {evalue}"
                     out["traceback"] = [f"\x1b[0;31m{msg}\x1b[0m",
                                         "(the traceback is hidden because this cell has hidden tests)"]
         return cell, resources
