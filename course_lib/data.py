@@ -535,15 +535,25 @@ class TokenizedCorpus:
         return self.ids[self.sent_offsets[s]: self.sent_offsets[s + 1]]
 
 
+def _plain_backend(tokenizer):
+    """A copy of the tokenizer's backend without padding or truncation. A `BertTokenizerFast` keeps the padding
+    of its last call (e.g. a learner's `tok(texts, padding=True)`) on its shared backend; encoding the corpus
+    with it would silently pad every sentence."""
+    from tokenizers import Tokenizer
+    backend = Tokenizer.from_str(getattr(tokenizer, "backend_tokenizer", tokenizer).to_str())
+    backend.no_padding()
+    backend.no_truncation()
+    return backend
+
+
 def _tokenizer_key(tokenizer) -> str:
-    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
-    return hashlib.sha256(backend.to_str().encode()).hexdigest()[:16]
+    return hashlib.sha256(_plain_backend(tokenizer).to_str().encode()).hexdigest()[:16]
 
 
 def tokenize_documents(documents: Sequence[Sequence[str]], tokenizer) -> TokenizedCorpus:
     """Token ids (without ``[CLS]``/``[SEP]``) of every sentence of ``documents`` (batched, fast).
     Sentences that tokenize to nothing are dropped; so are documents left empty."""
-    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    backend = _plain_backend(tokenizer)
     flat = [s for doc in documents for s in doc]
     encodings = backend.encode_batch(flat, add_special_tokens=False) if flat else []
     vocab_size = backend.get_vocab_size()
