@@ -2,22 +2,27 @@
 
 The chapters import what they have just learned from here: attention (chapter 2), the BERT model
 (chapter 3), data and pretraining (chapter 4), fine-tuning (chapter 5), and the plots and widgets.
-Heavy modules are imported on first use so that `import course_lib` stays quick.
+Names are imported on first use, so that `import course_lib` (and every `course` command) starts
+without loading torch.
 """
-from .device import device, set_seed
-from .model import BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel, count_parameters
+import importlib
 
-__all__ = ["BertConfig", "BertForPreTraining", "BertForSequenceClassification", "BertModel", "count_parameters",
-           "device", "load_pretrained", "load_tokenizer", "set_seed"]
-
-
-def load_pretrained(*args, **kwargs):
-    """The shipped pretrained BERT and its tokenizer: see `course_lib.checkpoint.load_pretrained`."""
-    from .checkpoint import load_pretrained as _load_pretrained
-    return _load_pretrained(*args, **kwargs)
+_WHERE = {
+    "BertConfig": "model", "BertModel": "model", "BertForPreTraining": "model",
+    "BertForSequenceClassification": "model", "count_parameters": "model",
+    "device": "runtime", "set_seed": "runtime",
+    "load_pretrained": "checkpoint", "load_tokenizer": "tokenizer",
+}
+__all__ = sorted(_WHERE)
 
 
-def load_tokenizer(*args, **kwargs):
-    """The course's WordPiece tokenizer: see `course_lib.tokenizer.load_tokenizer`."""
-    from .tokenizer import load_tokenizer as _load_tokenizer
-    return _load_tokenizer(*args, **kwargs)
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'course_lib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))

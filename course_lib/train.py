@@ -17,8 +17,8 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .device import device as best_device
-from .device import set_seed
+from .runtime import device as best_device
+from .runtime import set_seed
 from .model import ClassifierOutput, PreTrainingOutput
 
 
