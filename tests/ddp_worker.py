@@ -28,4 +28,7 @@ if __name__ == "__main__":
     train(model, [shard], lr=1e-3, max_steps=5, progress=False, device="cpu", warmup=0.2)
     if rank == 0:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, sys.argv[1])
+    # Both processes leave together: a rank that tears gloo down while the other is still saving can abort
+    # ("terminate called without an active exception").
+    dist.barrier()
     dist.destroy_process_group()
