@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import math
 import os
-import pickle
 import random
 import re
 import unicodedata
@@ -357,21 +357,24 @@ def _corpus_key() -> str:
     return h.hexdigest()[:16]
 
 
-def _cached_pickle(name: str, builder):
+def _cached(name: str, builder, write, read):
+    """``builder()``'s value, kept in the cache folder as ``name``: ``write(value, file)`` stores it and
+    ``read(file)`` loads it back. A missing or unreadable file is rebuilt. The formats are JSON and .npz, never
+    pickle: loading a pickle runs code, and this folder is just a file in the user's home."""
     d = cache_dir()
     path = d / name if d is not None else None
     if path is not None and path.exists():
         try:
             with open(path, "rb") as f:
-                return pickle.load(f)
+                return read(f)
         except Exception:  # corrupt / partial cache: rebuild
             pass
     value = builder()
     if path is not None:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         try:
             with open(tmp, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+                write(value, f)
             os.replace(tmp, path)
         except OSError:
             tmp.unlink(missing_ok=True)
@@ -379,20 +382,29 @@ def _cached_pickle(name: str, builder):
     return value
 
 
+def _write_documents(documents, f) -> None:
+    f.write(json.dumps([[d.id, d.source, d.sentences] for d in documents], ensure_ascii=False).encode())
+
+
+def _read_documents(f) -> list[Document]:
+    return [Document(doc_id, source, sentences) for doc_id, source, sentences in json.loads(f.read())]
+
+
 def _prune_cache(d: Path) -> None:
-    """Delete cache files made from another version of the corpus (they are never read again)."""
+    """Delete cache files made from another version of the corpus (they are never read again), and the
+    pickles that earlier versions of the course wrote."""
     key = _corpus_key()
-    for old in list(d.glob("corpus-*.pkl")) + list(d.glob("tokens-*.pkl")):
-        if key not in old.name:
-            try:
-                old.unlink()
-            except OSError:
-                pass
+    stale = [p for p in d.glob("corpus-*") if key not in p.name] + [p for p in d.glob("tokens-*") if key not in p.name]
+    for old in stale + list(d.glob("*.pkl")):
+        try:
+            old.unlink()
+        except OSError:
+            pass
 
 
 @lru_cache(maxsize=1)
 def _all_documents() -> tuple[Document, ...]:
-    return tuple(_cached_pickle(f"corpus-{_corpus_key()}.pkl", build_documents))
+    return tuple(_cached(f"corpus-{_corpus_key()}.json", build_documents, _write_documents, _read_documents))
 
 
 def corpus_documents(split: str = "train", source: str | None = None) -> list[Document]:
@@ -590,8 +602,10 @@ def tokenized_corpus(split: str = "train", tokenizer=None) -> TokenizedCorpus:
         tokenizer = load_tokenizer()
     key = (split, _tokenizer_key(tokenizer))
     if key not in _TOKENIZED:
-        name = f"tokens-{split}-{_corpus_key()}-{key[1]}.pkl"
-        _TOKENIZED[key] = _cached_pickle(name, lambda: tokenize_documents(load_corpus(split), tokenizer))
+        name = f"tokens-{split}-{_corpus_key()}-{key[1]}.npz"
+        _TOKENIZED[key] = _cached(name, lambda: tokenize_documents(load_corpus(split), tokenizer),
+                                  lambda corpus, f: np.savez(f, **vars(corpus)),
+                                  lambda f: TokenizedCorpus(**np.load(f, allow_pickle=False)))
     return _TOKENIZED[key]
 
 

@@ -357,3 +357,43 @@ def cell_error(nb, gid: str) -> str | None:
     cell = nb.cells[find_cell(nb, gid)]
     r = _result(cell, 0.0)
     return r.error
+
+
+# --- the wrong-answer test modules (tests/test_chNN_wrong_answers.py) --------------------------------------
+def prepared_session(notebook: Path, cells: list[str], **kwargs):
+    """A kernel on one torch thread that has run `cells` (setup, solutions, read-only helpers) once, in order.
+    The wrong-answer modules use it as their module fixture, then swap one answer at a time (try_answer).
+    Whether each grade cell passes on its solution and fails on its stub is test_notebooks.py's job."""
+    with NotebookSession(notebook, **kwargs) as session:
+        assert session.run_source("import torch; torch.set_num_threads(1)").ok
+        for gid in cells:
+            r = session.run_cell(gid)
+            assert r.ok, f"cell {gid} failed: {r.error}"
+        yield session
+
+
+def assert_rejected(session: NotebookSession, answer_gid: str, source: str, test_gid: str, *phrases: str) -> str:
+    """`test_gid` fails with `source` in place of answer `answer_gid`, with a message that says each of `phrases`
+    (case-insensitive). Returns the error, 'Ename: message'."""
+    r = session.try_answer(answer_gid, source, test_gid)
+    assert not r.ok, f"{test_gid} accepted a wrong answer:\n{source}"
+    for phrase in phrases:
+        assert phrase.lower() in (r.evalue or "").lower(), \
+            f"{test_gid}: expected a message mentioning {phrase!r}, got {r.error}"
+    return r.error
+
+
+def assert_accepted(session: NotebookSession, answer_gid: str, source: str, test_gid: str) -> None:
+    r = session.try_answer(answer_gid, source, test_gid)
+    assert r.ok, f"{test_gid} rejected a correct answer ({r.error}):\n{source}"
+
+
+def grade_points(notebook: Path) -> dict[str, float]:
+    """grade_id -> points of each graded cell, after checking that grade_ids are unique and outputs stripped."""
+    nb = nbformat.read(notebook, as_version=4)
+    ids = [grade_id(c) for c in nb.cells if grade_id(c)]
+    assert len(ids) == len(set(ids)), f"grade_ids must be unique: {sorted(i for i in ids if ids.count(i) > 1)}"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.execution_count is None and not cell.outputs, "commit the notebook with outputs stripped"
+    return {grade_id(c): nbgrader_meta(c).get("points", 0) for c in nb.cells if nbgrader_meta(c).get("grade")}

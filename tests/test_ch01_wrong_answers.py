@@ -10,12 +10,11 @@ import textwrap
 
 import pytest
 
-from notebook_utils import NotebookSession, chapter_path, stub_sources
+from notebook_utils import assert_accepted, assert_rejected, chapter_path, prepared_session
 
 pytestmark = pytest.mark.slow
 
-CHAPTER = "ch01_background"
-NOTEBOOK = chapter_path(CHAPTER)
+NOTEBOOK = chapter_path("ch01_background")
 EXERCISES = {  # answer cell -> grade cell
     "ex1_bigram_log_probs": "ex1_bigram_log_probs_tests",
     "ex2_perplexity": "ex2_perplexity_tests",
@@ -31,37 +30,16 @@ def src(code: str) -> str:
 
 @pytest.fixture(scope="module")
 def session():
-    with NotebookSession(NOTEBOOK, nbgrader_execution=True) as s:
-        assert s.run_source("import torch; torch.set_num_threads(1)").ok
-        for gid in ["setup", *EXERCISES]:
-            result = s.run_cell(gid)
-            assert result.ok, f"cell {gid} failed: {result.error}"
-        yield s
+    yield from prepared_session(NOTEBOOK, ["setup", *EXERCISES], nbgrader_execution=True)
 
 
 def rejected(session, answer_id, source) -> str:
     """The grade cell's error ('Ename: message') with `source` in place of the solution; fails if it passes."""
-    r = session.try_answer(answer_id, source, EXERCISES[answer_id])
-    assert not r.ok, f"{EXERCISES[answer_id]} accepted a wrong answer:\n{source}"
-    return r.error
+    return assert_rejected(session, answer_id, source, EXERCISES[answer_id])
 
 
 def accepted(session, answer_id, source) -> None:
-    r = session.try_answer(answer_id, source, EXERCISES[answer_id])
-    assert r.ok, f"{EXERCISES[answer_id]} rejected a correct answer ({r.error}):\n{source}"
-
-
-def test_every_grade_cell_passes_on_the_solution(session):
-    for test_id in EXERCISES.values():
-        r = session.run_cell(test_id)
-        assert r.ok, f"{test_id}: {r.error}"
-
-
-@pytest.mark.parametrize("answer_id", list(EXERCISES))
-def test_grade_cells_fail_on_the_stub(session, answer_id):
-    stub = stub_sources(CHAPTER)[answer_id]
-    assert "raise NotImplementedError()" in stub and "BEGIN SOLUTION" not in stub
-    assert rejected(session, answer_id, stub).startswith("NotImplementedError")
+    assert_accepted(session, answer_id, source, EXERCISES[answer_id])
 
 
 # --------------------------------------------------------------------------------------------- Exercise 1

@@ -10,12 +10,11 @@ are tried here and must all pass.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
 
-from notebook_utils import NotebookSession, chapter_path
+from notebook_utils import chapter_path, prepared_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -34,12 +33,7 @@ PREPARE = ["setup", "mask_tokens_answer", "mask_tokens_helpers", "mlm_loss_answe
 @pytest.fixture(scope="module")
 def session():
     cache = os.environ.get("COURSE_LIB_CACHE") or str(Path.home() / ".cache" / "course_lib")
-    with NotebookSession(NOTEBOOK, nbgrader_execution=True, env={"COURSE_LIB_CACHE": cache}) as s:
-        assert s.run_source("import torch; torch.set_num_threads(1)").ok
-        for gid in PREPARE:
-            r = s.run_cell(gid)
-            assert r.ok, f"cell {gid} failed: {r.error}"
-        yield s
+    yield from prepared_session(NOTEBOOK, PREPARE, nbgrader_execution=True, env={"COURSE_LIB_CACHE": cache})
 
 
 def _try(session, answer_gid, source, only=None):
@@ -47,26 +41,8 @@ def _try(session, answer_gid, source, only=None):
     return [session.try_answer(answer_gid, source, g) for g in (only or GRADES[answer_gid])]
 
 
-def _stub(source: str) -> str:
-    """What the release leaves of an answer cell (nbgrader's ClearSolutions)."""
-    return re.sub(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION",
-                  lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()", source, flags=re.S)
-
-
 def _source(session, gid):
     return session.nb.cells[session.index(gid)].source
-
-
-# ----------------------------------------------------------------------------------------------------------
-# the solution passes, the stubs fail
-# ----------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("answer_gid", list(GRADES))
-def test_solution_passes_and_stub_fails(session, answer_gid):
-    for grade_gid in GRADES[answer_gid]:
-        r = session.run_cell(grade_gid)
-        assert r.ok, f"{grade_gid} fails on the solution: {r.error}"
-    for r in _try(session, answer_gid, _stub(_source(session, answer_gid))):
-        assert not r.ok and r.ename == "NotImplementedError", r.error
 
 
 # ----------------------------------------------------------------------------------------------------------

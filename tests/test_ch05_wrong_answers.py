@@ -7,12 +7,11 @@ instructor source) and restores the solution. The live fine-tuning run and the r
 """
 import pytest
 
-from notebook_utils import NotebookSession, chapter_path, stub_sources
+from notebook_utils import assert_accepted, assert_rejected, chapter_path, prepared_session
 
 pytestmark = pytest.mark.slow
 
-CHAPTER = "ch05_finetuning"
-NOTEBOOK = chapter_path(CHAPTER)
+NOTEBOOK = chapter_path("ch05_finetuning")
 EXERCISES = {"sequence_classifier": "test_sequence_classifier", "freeze_encoder": "test_freeze_encoder",
              "linear_warmup_decay": "test_linear_warmup_decay", "accuracy": "test_accuracy",
              "fine_tune_step": "test_fine_tune_step"}
@@ -20,41 +19,16 @@ EXERCISES = {"sequence_classifier": "test_sequence_classifier", "freeze_encoder"
 
 @pytest.fixture(scope="module")
 def session():
-    with NotebookSession(NOTEBOOK) as s:
-        assert s.run_source("import torch; torch.set_num_threads(1)").ok
-        for gid in ["setup", *EXERCISES]:
-            result = s.run_cell(gid)
-            assert result.ok, f"cell {gid} failed: {result.error}"
-        yield s
+    yield from prepared_session(NOTEBOOK, ["setup", *EXERCISES])
 
 
 def _rejected(session, answer_id, source, *phrases):
     """The grade cell of `answer_id` fails with `source` in place of the solution, saying each of `phrases`."""
-    r = session.try_answer(answer_id, source, EXERCISES[answer_id])
-    assert not r.ok, f"{EXERCISES[answer_id]} accepted a wrong answer:\n{source}"
-    for phrase in phrases:
-        assert phrase.lower() in (r.evalue or "").lower(), \
-            f"{EXERCISES[answer_id]}: expected a message mentioning {phrase!r}, got {r.error}"
-    return r.evalue or ""
+    return assert_rejected(session, answer_id, source, EXERCISES[answer_id], *phrases)
 
 
 def _accepted(session, answer_id, source):
-    r = session.try_answer(answer_id, source, EXERCISES[answer_id])
-    assert r.ok, f"{EXERCISES[answer_id]} rejected a correct answer: {r.error}\n{source}"
-
-
-def test_every_grade_cell_passes_on_the_solution(session):
-    for test_id in EXERCISES.values():
-        r = session.run_cell(test_id)
-        assert r.ok, f"{test_id}: {r.error}"
-
-
-@pytest.mark.parametrize("answer_id", list(EXERCISES))
-def test_grade_cells_fail_on_the_stub(session, answer_id):
-    stub = stub_sources(CHAPTER)[answer_id]  # the release, or stubs made the way nbgrader makes them
-    assert "raise NotImplementedError()" in stub and "BEGIN SOLUTION" not in stub
-    r = session.try_answer(answer_id, stub, EXERCISES[answer_id])
-    assert not r.ok and r.ename == "NotImplementedError", r.error
+    assert_accepted(session, answer_id, source, EXERCISES[answer_id])
 
 
 # ---------------------------------------------------------------------------------------------- exercise 1
