@@ -147,9 +147,11 @@ def write_results_table(results: dict) -> None:
     if pre:
         held = pre["heldout"]
         lines += ["## Pretraining (the shipped checkpoint)", "",
-                  f"`{pre.get('command')}` — preset {pre['preset']}, {pre['steps']} steps of {pre['batch_size']} "
-                  f"sequences of {pre['max_length']} tokens, {pre['wall_time_s'] / 60:.0f} min on {pre['device']} "
-                  f"({pre['machine']}).", "",
+                  f"Preset {pre['preset']}, {pre['steps']} steps of {pre['batch_size']} sequences of "
+                  f"{pre['max_length']} tokens, {pre['wall_time_s'] / 60:.0f} min on {pre['device']} ({pre['machine']}), "
+                  "made by " + ("this command" if len(pre["commands"]) == 1 else
+                                "these commands, run one after the other on the same `--out` (each resumes the last)")
+                  + ":", "", "```", *pre["commands"], "```", "",
                   "| held-out (fixed set of 2,048 examples) | value |", "| --- | --- |",
                   f"| MLM accuracy (masked positions) | {100 * held['mlm_accuracy']:.1f} % |",
                   f"| MLM loss (nats per masked token) | {held['mlm_loss']:.3f} |",

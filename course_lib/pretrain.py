@@ -1,6 +1,7 @@
 """Pretraining the course's BERT on the shipped corpus (MLM + NSP), resumably, and exporting the checkpoint.
 
     course pretrain --preset mini --minutes 80 --out runs/pretrain          # start, or resume the same folder
+                                                                             # (a larger --minutes trains on)
     course pretrain --out runs/pretrain --export                             # copy the result into the package
 
 The recipe is sized for a laptop CPU (Cramming's lessons): no dropout while pretraining, the MLM output
@@ -42,6 +43,7 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
     from .tokenizer import load_tokenizer
 
     out_dir = Path(out_dir)
+    commands = _log_command(out_dir, command)
     tokenizer = load_tokenizer()
     config = BertConfig.preset(preset, vocab_size=tokenizer.vocab_size, max_position_embeddings=max_length,
                                hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
@@ -57,7 +59,7 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
     metrics = evaluate(model, eval_loader)
     state = json.loads((out_dir / "state" / "trainer_state.json").read_text())
     info = {
-        "command": command,
+        "commands": commands,
         "preset": preset, "batch_size": batch_size, "lr": lr, "max_length": max_length, "warmup": warmup,
         "dropout": dropout, "seed": seed, "steps": state["step"],
         "sequences_seen": state["step"] * batch_size, "wall_time_s": round(state["elapsed_s"], 1),
@@ -71,6 +73,18 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
     print(f"pretraining finished in {time.time() - started:.0f} s this call; held-out: " +
           ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return info
+
+
+def _log_command(out_dir: Path, command: str | None) -> list[str]:
+    """The calls that trained into `out_dir`, in order: a resumed run is made by all of them together. The same
+    command twice in a row is one call (the second resumed the first where it was stopped)."""
+    path = out_dir / "commands.json"
+    commands = json.loads(path.read_text()) if path.exists() else []
+    if command and command not in commands[-1:]:
+        commands.append(command)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(commands, indent=1) + "\n")
+    return commands
 
 
 def export(out_dir) -> Path:
@@ -88,6 +102,10 @@ def export(out_dir) -> Path:
     subset = heldout_eval_batches(load_tokenizer(), info["metadata"]["max_length"])[:SUBSET_BATCHES]
     metrics = evaluate(load_checkpoint(SHIPPED_CHECKPOINT), subset)
     results = load_results()
+    if results.get("finetuning"):
+        print(f"the {len(results['finetuning'])} recorded fine-tuning runs were made from the previous checkpoint and are "
+              "dropped: remake them with scripts/transfer_results.sh")
+    results["finetuning"] = []
     results["pretraining"] = {**info["metadata"], "heldout_subset": {
         "examples": SUBSET_BATCHES * 64, **{k: round(v, 5) for k, v in metrics.items()}}}
     RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
