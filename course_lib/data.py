@@ -360,7 +360,7 @@ def _corpus_key() -> str:
 def _cached(name: str, builder, write, read):
     """``builder()``'s value, kept in the cache folder as ``name``: ``write(value, file)`` stores it and
     ``read(file)`` loads it back. A missing or unreadable file is rebuilt. The formats are JSON and .npz, never
-    pickle: loading a pickle runs code, and this folder is just a file in the user's home."""
+    pickle: loading a pickle runs whatever code it holds, so a planted cache file could run code."""
     d = cache_dir()
     path = d / name if d is not None else None
     if path is not None and path.exists():
