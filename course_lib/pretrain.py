@@ -1,7 +1,7 @@
 """Pretraining the course's BERT on the shipped corpus (MLM + NSP), resumably, and exporting the checkpoint.
 
     course pretrain --preset mini --minutes 80 --out runs/pretrain          # start, or resume the same folder
-                                                                             # (a larger --minutes trains on)
+    course pretrain --preset mini --minutes 120 --out runs/pretrain         # a larger budget trains on from there
     course pretrain --out runs/pretrain --export                             # copy the result into the package
 
 The recipe is sized for a laptop CPU (Cramming's lessons): no dropout while pretraining, the MLM output
