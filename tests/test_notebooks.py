@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import time
 
 import nbformat
 import pytest
 
-from notebook_utils import (FIXTURE_COURSE, REPO, TIMINGS, NotebookSession, answer_cells_for, chapter_path,
-                            chapters, grade_id, is_autograded_test, stub_sources)
+from notebook_utils import (FIXTURE_COURSE, REPO, TIMINGS, NotebookSession, answer_cells_for, bound_names,
+                            chapter_path, chapters, grade_id, is_autograded_test, stub_sources)
 
 #: DESIGN.md section 3: each notebook runs top to bottom in at most 3 minutes on a 2-core CPU
 BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET_S", "180"))
@@ -62,6 +63,8 @@ def run_chapter(course: str, chapter: str) -> dict:
                 else:
                     t = s.try_answers({a: stubs[a] for a in check["answers"]}, gid)
                     check["stub_error"] = t.error  # None = the test passed on the stub: bad
+                    check["answer_names"] = set().union(*(bound_names(s.nb.cells[s.index(a)].source)
+                                                          for a in check["answers"]))
             result["checks"][gid] = check
     result["seconds"] = sum(s.cell_seconds.values())
     result["wall"] = time.perf_counter() - t0
@@ -91,6 +94,11 @@ def test_grade_cell_fails_on_stub_passes_on_solution(course, chapter, gid):
     assert check["answers"], f"{gid}: no answer cell precedes this test cell"
     assert check["stub_error"] is not None, (
         f"{chapter}/{gid} passes with the released stub of {check['answers']}: the test does not test the answer")
+    # It must fail *because* the answer is missing: the stub's NotImplementedError, or a name the answer defines.
+    missing = re.fullmatch(r"NameError: name '(\w+)' is not defined", check["stub_error"])
+    assert check["stub_error"].startswith("NotImplementedError") or (
+        missing and missing.group(1) in check["answer_names"]), (
+        f"{chapter}/{gid} fails on the stub for another reason than the missing answer: {check['stub_error']}")
 
 
 def test_chapters_discovered():
