@@ -20,6 +20,12 @@ def _pretrain_args(p):
     p.add_argument("--eval-every", type=int, default=500, help="steps between held-out evaluations")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--init-from", help="a checkpoint folder to train on from (in a new --out); its architecture "
+                                        "replaces --preset")
+    p.add_argument("--task-text", nargs="+", choices=["mr", "subj"],
+                   help="task-adaptive pretraining: mix in MLM-only batches of these tasks' unlabelled training "
+                        "sentences (never dev or test)")
+    p.add_argument("--task-fraction", type=float, default=0.5, help="fraction of the batches from --task-text")
     p.add_argument("--export", action="store_true", help="copy the finished checkpoint into the package and stop")
 
 

@@ -1261,6 +1261,51 @@ def mlm_loader(
     return PretrainingLoader(dataset, collator, batch_size, drop_last)
 
 
+class InterleavedLoader:
+    """Batches of ``main`` with batches of ``extra`` mixed in, a fixed ``extra_fraction`` of them, in a fixed
+    pattern (e.g. 0.5: every other batch). For task-adaptive pretraining: MLM + NSP batches of the corpus
+    with MLM-only batches of in-domain text. One ``for`` loop is one epoch of ``main``; ``extra`` keeps its
+    own epochs. ``state_dict()`` / ``load_state_dict()`` resume both where they were."""
+
+    def __init__(self, main: PretrainingLoader, extra: PretrainingLoader, extra_fraction: float):
+        if not 0.0 < extra_fraction < 1.0:
+            raise ValueError(f"extra_fraction must be between 0 and 1 (exclusive), got {extra_fraction}")
+        if len(extra) == 0:
+            raise ValueError("the extra loader has no batches: give it more text or a smaller batch size")
+        self.main, self.extra, self.extra_fraction = main, extra, extra_fraction
+        self.batches = 0  # over the whole run: where the pattern is
+
+    def _is_extra(self, n: int) -> bool:
+        return math.floor((n + 1) * self.extra_fraction) > math.floor(n * self.extra_fraction)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.main) / (1.0 - self.extra_fraction))
+
+    def __iter__(self):
+        main, extra = iter(self.main), iter(self.extra)
+        while True:
+            if self._is_extra(self.batches):
+                try:
+                    batch = next(extra)
+                except StopIteration:  # the in-domain text is smaller: start its next epoch
+                    extra = iter(self.extra)
+                    batch = next(extra)
+            else:
+                batch = next(main, None)
+                if batch is None:
+                    return
+            self.batches += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"main": self.main.state_dict(), "extra": self.extra.state_dict(), "batches": self.batches}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.main.load_state_dict(state["main"])
+        self.extra.load_state_dict(state["extra"])
+        self.batches = int(state["batches"])
+
+
 # ----------------------------------------------------------------------------------------------
 # Rebuilding the shipped files, statistics (python -m course_lib.data ...)
 # ----------------------------------------------------------------------------------------------

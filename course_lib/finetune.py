@@ -150,8 +150,9 @@ def write_results_table(results: dict) -> None:
                   f"Preset {pre['preset']}, {pre['steps']} steps of {pre['batch_size']} sequences of "
                   f"{pre['max_length']} tokens, {pre['wall_time_s'] / 60:.0f} min on {pre['device']} ({pre['machine']}), "
                   "made by " + ("this command" if len(pre["commands"]) == 1 else
-                                "these commands, run one after the other on the same `--out` (each resumes the last)")
-                  + ":", "", "```", *pre["commands"], "```", "",
+                                "these commands, run in order (a call on the same `--out` as the one before resumes "
+                                "it; `--init-from` trains on from a finished checkpoint)")
+                  + ":", "", "```", *pre["commands"], "```", "", *_continued_lines(pre),
                   "| held-out (fixed set of 2,048 examples) | value |", "| --- | --- |",
                   f"| MLM accuracy (masked positions) | {100 * held['mlm_accuracy']:.1f} % |",
                   f"| MLM loss (nats per masked token) | {held['mlm_loss']:.3f} |",
@@ -179,6 +180,24 @@ def write_results_table(results: dict) -> None:
                   f"({'met' if held['nsp_accuracy'] >= 0.80 else 'missed'}); NSP loss {held['nsp_loss']:.3f} vs "
                   f"ln 2 = 0.693 ({'learned' if held['nsp_loss'] < 0.65 else 'barely learned'})", ""]
     RESULTS_MD.write_text("\n".join(lines))
+
+
+def _continued_lines(pre: dict) -> list[str]:
+    """How a checkpoint trained on from another one was made (task-adaptive pretraining), and what it started from."""
+    more = pre.get("continued")
+    if not more:
+        return []
+    base, mix = pre.get("base", {}), more.get("task_text")
+    lines = [f"The last {more['steps']} steps ({more['wall_time_s'] / 60:.0f} min) trained on from the first "
+             f"{base.get('steps', '?')}" + (f", with {more['task_fraction']:.0%} of the batches MLM-only batches of the "
+                                            f"unlabelled *training* sentences of {' and '.join(t.upper() for t in mix)} "
+                                            "(task-adaptive pretraining; no dev or test sentence, no label)" if mix else "")
+             + "."]
+    if base.get("heldout"):
+        held = base["heldout"]
+        lines.append(f"Before that phase the held-out figures were MLM {100 * held['mlm_accuracy']:.1f} % "
+                     f"(loss {held['mlm_loss']:.3f}), NSP {100 * held['nsp_accuracy']:.1f} % (loss {held['nsp_loss']:.3f}).")
+    return [" ".join(lines), ""]
 
 
 def transfer_lines(chosen: dict) -> list[str]:

@@ -2,17 +2,23 @@
 
     course pretrain --preset mini --minutes 80 --out runs/pretrain          # start, or resume the same folder
     course pretrain --preset mini --minutes 120 --out runs/pretrain         # a larger budget trains on from there
-    course pretrain --out runs/pretrain --export                             # copy the result into the package
+    course pretrain --init-from runs/pretrain/checkpoint --task-text mr subj --minutes 45 --out runs/tapt
+    course pretrain --out runs/tapt --export                                 # copy the result into the package
 
 The recipe is sized for a laptop CPU (Cramming's lessons): no dropout while pretraining, the MLM output
 layer only at masked positions, a learning-rate schedule planned by wall-clock time, and a fixed held-out
 evaluation set (held-out documents, fixed NSP pairs and masks) so recorded metrics can be reproduced.
+
+`--init-from` trains on from a finished checkpoint in a new folder; with `--task-text` a fraction of the
+batches are MLM-only batches of the tasks' unlabelled *training* sentences (task-adaptive pretraining,
+Gururangan et al. 2020; dev and test sentences are never used). The checkpoint records the whole lineage.
 """
 import json
 import platform
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -37,19 +43,37 @@ def heldout_eval_batches(tokenizer, max_length: int = 128, num_examples: int = E
 def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps: int | None = None,
              batch_size: int = 32, lr: float = 1e-3, max_length: int = 128, warmup: float = 0.06,
              dropout: float = 0.0, seed: int = 0, eval_every: int = 500, device=None, progress: bool = True,
-             command: str | None = None) -> dict:
-    """Pretrain (or resume pretraining) into `out_dir`; returns the held-out metrics of the final model."""
-    from .data import pretraining_loader
+             command: str | None = None, init_from=None, task_text: Sequence[str] = (),
+             task_fraction: float = 0.5) -> dict:
+    """Pretrain (or resume pretraining) into `out_dir`; returns the held-out metrics of the final model.
+
+    `init_from`: a checkpoint folder to start from (its architecture replaces `preset`). `task_text`: task names
+    (e.g. ``("mr", "subj")``) whose unlabelled training sentences make `task_fraction` of the batches (MLM only)."""
+    from .data import InterleavedLoader, mlm_loader, pretraining_loader, unlabelled_task_sentences
     from .tokenizer import load_tokenizer
 
     out_dir = Path(out_dir)
     commands = _log_command(out_dir, command)
     tokenizer = load_tokenizer()
-    config = BertConfig.preset(preset, vocab_size=tokenizer.vocab_size, max_position_embeddings=max_length,
-                               hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     torch.manual_seed(seed)
-    model = BertForPreTraining(config)
+    if init_from is not None:
+        from .finetune import set_dropout
+        model = load_checkpoint(init_from, BertForPreTraining)
+        set_dropout(model, dropout)
+        base = read_checkpoint_info(init_from)["metadata"]
+        preset = base.get("preset", "custom")
+        if max_length > model.config.max_position_embeddings:
+            raise ValueError(f"--max-length {max_length} is longer than the {model.config.max_position_embeddings} "
+                             f"positions of the checkpoint in {init_from}")
+    else:
+        config = BertConfig.preset(preset, vocab_size=tokenizer.vocab_size, max_position_embeddings=max_length,
+                                   hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+        model, base = BertForPreTraining(config), {}
     loader = pretraining_loader("train", tokenizer, batch_size=batch_size, max_length=max_length, seed=seed)
+    if task_text:
+        in_domain = mlm_loader(unlabelled_task_sentences(tuple(task_text)), tokenizer, batch_size=batch_size,
+                               max_length=max_length, seed=seed)
+        loader = InterleavedLoader(loader, in_domain, task_fraction)
     eval_loader = heldout_eval_batches(tokenizer, max_length)
     started = time.time()
     history = train(model, loader, eval_loader, lr=lr, warmup=warmup, max_steps=steps,
@@ -59,20 +83,38 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
     metrics = evaluate(model, eval_loader)
     state = json.loads((out_dir / "state" / "trainer_state.json").read_text())
     info = {
-        "commands": commands,
+        # Every call that made these weights, in order: the base checkpoint's, then this folder's.
+        "commands": base.get("commands", []) + commands,
         "preset": preset, "batch_size": batch_size, "lr": lr, "max_length": max_length, "warmup": warmup,
-        "dropout": dropout, "seed": seed, "steps": state["step"],
-        "sequences_seen": state["step"] * batch_size, "wall_time_s": round(state["elapsed_s"], 1),
+        "dropout": dropout, "seed": seed, "steps": base.get("steps", 0) + state["step"],
+        "sequences_seen": base.get("sequences_seen", 0) + state["step"] * batch_size,
+        "wall_time_s": round(base.get("wall_time_s", 0.0) + state["elapsed_s"], 1),
         "device": str(next(model.parameters()).device), "machine": f"{platform.machine()}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}",
         "heldout": {k: round(v, 4) for k, v in metrics.items()},
         "eval_set": {"split": "heldout", "examples": EVAL_EXAMPLES, "seed": EVAL_SEED, "max_length": max_length},
     }
+    if init_from is not None:
+        info["base"] = {k: base[k] for k in ("steps", "wall_time_s", "lr", "heldout") if k in base}
+        info["continued"] = {"steps": state["step"], "wall_time_s": round(state["elapsed_s"], 1),
+                             "task_text": list(task_text), "task_fraction": task_fraction if task_text else 0.0}
     save_checkpoint(model.cpu(), out_dir / "checkpoint", metadata=info)
-    (out_dir / "history.json").write_text(json.dumps(history))
+    (out_dir / "history.json").write_text(json.dumps(lineage_history(init_from, history)))
     print(f"pretraining finished in {time.time() - started:.0f} s this call; held-out: " +
           ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return info
+
+
+def lineage_history(init_from, history: list[dict]) -> list[dict]:
+    """A continued run's history after that of the checkpoint it started from (if its folder kept one), with steps
+    and times counted from the start of the lineage, so the curves read as one run."""
+    path = None if init_from is None else Path(init_from).parent / "history.json"
+    if path is None or not path.exists():
+        return history
+    before = json.loads(path.read_text())
+    last = before[-1] if before else {"step": 0, "elapsed_s": 0.0}
+    return before + [{**row, "step": row["step"] + last["step"], "elapsed_s": row["elapsed_s"] + last["elapsed_s"]}
+                     for row in history]
 
 
 def _log_command(out_dir: Path, command: str | None) -> list[str]:
@@ -91,6 +133,8 @@ def export(out_dir) -> Path:
     """Copy a finished run's checkpoint (and its training history) into the package."""
     source = Path(out_dir) / "checkpoint"
     load_checkpoint(source)  # refuse to ship something that does not load
+    previous = SHIPPED_CHECKPOINT / "config.json"
+    previous_config = read_checkpoint_info(SHIPPED_CHECKPOINT)["config"] if previous.exists() else None
     SHIPPED_CHECKPOINT.mkdir(parents=True, exist_ok=True)
     for name in ("model.safetensors", "config.json"):
         shutil.copyfile(source / name, SHIPPED_CHECKPOINT / name)
@@ -102,10 +146,13 @@ def export(out_dir) -> Path:
     subset = heldout_eval_batches(load_tokenizer(), info["metadata"]["max_length"])[:SUBSET_BATCHES]
     metrics = evaluate(load_checkpoint(SHIPPED_CHECKPOINT), subset)
     results = load_results()
-    if results.get("finetuning"):
-        print(f"the {len(results['finetuning'])} recorded fine-tuning runs were made from the previous checkpoint and are "
-              "dropped: remake them with scripts/transfer_results.sh")
-    results["finetuning"] = []
+    # Fine-tuning from scratch never reads the weights, only the architecture: those rows stay if it is unchanged.
+    kept = [r for r in results.get("finetuning", []) if r["init"] == "scratch" and previous_config == info["config"]]
+    dropped = len(results.get("finetuning", [])) - len(kept)
+    if dropped:
+        print(f"{dropped} recorded fine-tuning runs were made from the previous checkpoint and are dropped: remake them "
+              "with scripts/transfer_results.sh")
+    results["finetuning"] = kept
     results["pretraining"] = {**info["metadata"], "heldout_subset": {
         "examples": SUBSET_BATCHES * 64, **{k: round(v, 5) for k, v in metrics.items()}}}
     RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
@@ -121,5 +168,6 @@ def main(args) -> int:
         torch.set_num_threads(args.threads)
     pretrain(args.out, preset=args.preset, minutes=args.minutes, steps=args.steps, batch_size=args.batch_size,
              lr=args.lr, max_length=args.max_length, warmup=args.warmup, dropout=args.dropout, seed=args.seed,
-             eval_every=args.eval_every, device=args.device, command="course " + " ".join(sys.argv[1:]))
+             eval_every=args.eval_every, device=args.device, command="course " + " ".join(sys.argv[1:]),
+             init_from=args.init_from, task_text=args.task_text or (), task_fraction=args.task_fraction)
     return 0

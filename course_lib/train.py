@@ -182,10 +182,11 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
             window["loss"] += out.loss.item() / grad_accum_steps
             window["tokens"] += int(batch["attention_mask"].sum()) if "attention_mask" in batch \
                 else batch["input_ids"].numel()
-            for name in ("mlm_loss", "nsp_loss"):
+            for name in ("mlm_loss", "nsp_loss"):  # averaged over the batches that have them (MLM-only ones lack NSP)
                 value = getattr(out, name, None)
                 if value is not None:
-                    extra_losses[name] = extra_losses.get(name, 0.0) + value.item() / grad_accum_steps
+                    total, count = extra_losses.get(name, (0.0, 0))
+                    extra_losses[name] = (total + value.item(), count + 1)
             if (i + 1) % grad_accum_steps:
                 continue
             elapsed = time.perf_counter() - start
@@ -208,7 +209,7 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
                 row = {"step": step, "loss": window["loss"] / window["n"], "lr": optimizer.param_groups[0]["lr"],
                        "tokens_per_s": window["tokens"] * (dist.get_world_size() if distributed else 1)
                        / max(now - last_log, 1e-9), "elapsed_s": elapsed}
-                row.update({k: v / window["n"] for k, v in extra_losses.items()})
+                row.update({k: total / count for k, (total, count) in extra_losses.items()})
                 history.append(row)
                 bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.2e}")
                 window, extra_losses, last_log = {"loss": 0.0, "n": 0, "tokens": 0}, {}, now

@@ -4,17 +4,27 @@
 # three seeds each, the two tasks side by side on one CPU thread each (about 25 minutes on an idle 2-core CPU).
 # Every regime gets the same small learning-rate grid, chosen on dev: the first seed runs each rate, the other
 # seeds use the best one (`course finetune --lrs`). Same budget for each: 1 epoch with all the labels, 3 with 10 %.
-#   bash scripts/transfer_results.sh
+# After `course pretrain --export` of a checkpoint with the same architecture, the from-scratch rows are kept (they never
+# read the pretrained weights): `--pretrained-only` remakes just the rows that do (about 25 minutes).
+#   bash scripts/transfer_results.sh [--pretrained-only]
 set -euo pipefail
+scratch=yes
+case "${1:-}" in
+  --pretrained-only) scratch=no ;;
+  "") ;;
+  *) echo "usage: bash scripts/transfer_results.sh [--pretrained-only]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 course=${COURSE:-.venv/bin/course}
 grid() {
   local task=$1
   export OMP_NUM_THREADS=1
   $course finetune "$task" --init pretrained --lrs 1e-4 3e-4 1e-3 --seeds 0 1 2 --epochs 1
-  $course finetune "$task" --init scratch --lrs 1e-4 3e-4 1e-3 --seeds 0 1 2 --epochs 1
+  if [ $scratch = yes ]; then $course finetune "$task" --init scratch --lrs 1e-4 3e-4 1e-3 --seeds 0 1 2 --epochs 1; fi
   $course finetune "$task" --init pretrained --train-fraction 0.1 --lrs 1e-4 3e-4 1e-3 --seeds 0 1 2 --epochs 3
-  $course finetune "$task" --init scratch --train-fraction 0.1 --lrs 1e-4 3e-4 1e-3 --seeds 0 1 2 --epochs 3
+  if [ $scratch = yes ]; then
+    $course finetune "$task" --init scratch --train-fraction 0.1 --lrs 1e-4 3e-4 1e-3 --seeds 0 1 2 --epochs 3
+  fi
   $course finetune "$task" --init pretrained --freeze-encoder --lrs 1e-3 3e-3 --seeds 0 1 2 --epochs 1
 }
 grid mr > runs/finetune-mr.log 2>&1 &

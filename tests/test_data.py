@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from course_lib import data
-from course_lib.data import (DATA_DIR, TokenizedCorpus, build_eval_set, clean_task_text, create_pretraining_examples,
-                             dedup_key, eval_batches, load_corpus, load_task, make_nsp_pairs, mask_tokens,
-                             mlm_loader, pretraining_loader, split_sentences, task_loader,
+from course_lib.data import (DATA_DIR, InterleavedLoader, TokenizedCorpus, build_eval_set, clean_task_text,
+                             create_pretraining_examples, dedup_key, eval_batches, load_corpus, load_task,
+                             make_nsp_pairs, mask_tokens, mlm_loader, pretraining_loader, split_sentences, task_loader,
                              unlabelled_task_sentences)
 from course_lib.tokenizer import load_tokenizer
 
@@ -360,6 +360,30 @@ def test_mlm_loader(tok):
         assert _original(b)[:, 0].eq(tok.cls_token_id).all()
     with pytest.raises(ValueError, match="no"):
         mlm_loader(["", "  "], tok)
+
+
+def test_interleaved_loader_mixes_in_the_given_fraction_and_resumes(tok):
+    def make():
+        main = pretraining_loader("heldout", tok, batch_size=4, max_length=48, seed=0)
+        extra = mlm_loader(unlabelled_task_sentences("mr")[:40], tok, batch_size=4, max_length=48, seed=0)
+        return InterleavedLoader(main, extra, 0.25)
+
+    loader = make()
+    batches = [b for _, b in zip(range(40), loader)]
+    kinds = ["main" if "next_sentence_label" in b else "extra" for b in batches]
+    assert kinds.count("extra") == 10, "a quarter of the batches are the MLM-only ones"
+    assert kinds[:4] == ["main", "main", "main", "extra"], "spread evenly, not bunched at the start"
+    assert len(loader.extra) < 10, "the small extra text wraps around into its next epoch"
+
+    resumed = make()
+    part = make()
+    first = [b for _, b in zip(range(17), part)]
+    resumed.load_state_dict(part.state_dict())
+    rest = [b for _, b in zip(range(23), resumed)]
+    for a, b in zip(batches, first + rest):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "a resumed run sees the same batches"
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        InterleavedLoader(loader.main, loader.extra, 1.0)
 
 
 # ------------------------------------------------------------------ tasks

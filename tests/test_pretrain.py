@@ -1,8 +1,10 @@
 """`course pretrain`: a run into a folder resumes there, and the checkpoint records every call that made it."""
 import json
 
+import course_lib.finetune
+import course_lib.pretrain
 from course_lib.checkpoint import load_checkpoint, read_checkpoint_info
-from course_lib.pretrain import pretrain
+from course_lib.pretrain import export, pretrain
 
 TINY = dict(preset="tiny", batch_size=4, max_length=32, eval_every=1000, progress=False)
 
@@ -20,3 +22,46 @@ def test_a_resumed_run_records_every_call(tmp_path):
     assert set(info["metadata"]["heldout"]) >= {"mlm_accuracy", "mlm_loss", "nsp_accuracy", "nsp_loss"}
     assert json.loads((tmp_path / "commands.json").read_text()) == second["commands"]
     load_checkpoint(tmp_path / "checkpoint")
+
+
+def test_a_continued_run_records_its_lineage_and_mixes_in_task_text(tmp_path):
+    pretrain(tmp_path / "base", steps=2, command="course pretrain --steps 2", **TINY)
+    info = pretrain(tmp_path / "tapt", steps=4, command="course pretrain --init-from base --task-text mr",
+                    init_from=tmp_path / "base" / "checkpoint", task_text=("mr",), task_fraction=0.5,
+                    **{**TINY, "preset": "mini"})
+    assert info["preset"] == "tiny", "the architecture comes from the checkpoint, not from --preset"
+    assert info["commands"] == ["course pretrain --steps 2", "course pretrain --init-from base --task-text mr"]
+    assert info["steps"] == 6 and info["base"]["steps"] == 2 and info["continued"]["steps"] == 4
+    assert info["continued"]["task_text"] == ["mr"]
+    history = json.loads((tmp_path / "tapt" / "history.json").read_text())
+    assert [row["step"] for row in history] == [2, 6], "the continued curve follows the base run's"
+    assert load_checkpoint(tmp_path / "tapt" / "checkpoint").config.num_layers == 2
+
+
+def test_export_keeps_only_the_results_the_new_weights_cannot_change(tmp_path, monkeypatch):
+    monkeypatch.setattr(course_lib.pretrain, "SHIPPED_CHECKPOINT", tmp_path / "shipped")
+    monkeypatch.setattr(course_lib.finetune, "RESULTS_JSON", tmp_path / "results.json")
+    monkeypatch.setattr(course_lib.finetune, "RESULTS_MD", tmp_path / "RESULTS.md")
+
+    def finetuning_rows():
+        return [{"task": "mr", "init": init, "freeze_encoder": False, "train_fraction": 1.0, "seed": 0, "lr": 1e-4,
+                 "epochs": 1, "dev_accuracy": 0.6, "test_accuracy": 0.6, "wall_time_s": 1.0, "command": "course finetune"}
+                for init in ("scratch", "pretrained")]
+
+    def export_after_recording(run):
+        results = json.loads((tmp_path / "results.json").read_text())
+        (tmp_path / "results.json").write_text(json.dumps({**results, "finetuning": finetuning_rows()}))
+        export(run)
+        return json.loads((tmp_path / "results.json").read_text())
+
+    pretrain(tmp_path / "a", steps=1, **TINY)
+    export(tmp_path / "a")
+    results = export_after_recording(tmp_path / "a")  # the same weights again: still a new export
+    assert [r["init"] for r in results["finetuning"]] == ["scratch"], "pretrained rows were measured on other weights"
+    pretrain(tmp_path / "b", steps=1, init_from=tmp_path / "a" / "checkpoint", **TINY)
+    results = export_after_recording(tmp_path / "b")
+    assert [r["init"] for r in results["finetuning"]] == ["scratch"], "same architecture: from-scratch rows still hold"
+    assert results["pretraining"]["steps"] == 2 and "MR" in (tmp_path / "RESULTS.md").read_text()
+    pretrain(tmp_path / "c", steps=1, **{**TINY, "max_length": 16})
+    results = export_after_recording(tmp_path / "c")
+    assert results["finetuning"] == [], "another architecture: every fine-tuning row is stale"
