@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Remakes the fine-tuning half of course_lib/assets/RESULTS.md (results.json) from the shipped checkpoint:
 # for MR and SUBJ, from scratch vs pretrained vs frozen encoder, with all and with 10 % of the training labels,
-# three seeds each, the two tasks side by side on one CPU thread each (about 25 minutes on an idle 2-core CPU).
+# three seeds each, the two tasks side by side on one CPU thread each (about 45 minutes on an idle 2-core CPU).
 # Every regime gets the same small learning-rate grid, chosen on dev: the first seed runs each rate, the other
 # seeds use the best one (`course finetune --lrs`). Same budget for each: 1 epoch with all the labels, 3 with 10 %.
 # After `course pretrain --export` of a checkpoint with the same architecture, the from-scratch rows are kept (they never
-# read the pretrained weights): `--pretrained-only` remakes just the rows that do (about 25 minutes).
+# read the pretrained weights): `--pretrained-only` remakes just the rows that do (23 minutes).
 #   bash scripts/transfer_results.sh [--pretrained-only]
 set -euo pipefail
 scratch=yes
