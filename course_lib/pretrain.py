@@ -153,6 +153,7 @@ def export(out_dir) -> Path:
         print(f"{dropped} recorded fine-tuning runs were made from the previous checkpoint and are dropped: remake them "
               "with scripts/transfer_results.sh")
     results["finetuning"] = kept
+    results.pop("notes", None)  # they read the results of the previous weights
     results["pretraining"] = {**info["metadata"], "heldout_subset": {
         "examples": SUBSET_BATCHES * 64, **{k: round(v, 5) for k, v in metrics.items()}}}
     RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")

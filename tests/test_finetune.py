@@ -55,3 +55,14 @@ def test_recorded_results_are_complete_when_present():
     results = json.loads(RESULTS_JSON.read_text())
     for row in results["finetuning"]:
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["command"].startswith("course finetune")
+
+
+def test_the_shipped_table_is_what_the_recorded_results_say(tmp_path, monkeypatch):
+    import course_lib.finetune
+    shipped_table = course_lib.finetune.RESULTS_MD.read_text()
+    monkeypatch.setattr(course_lib.finetune, "RESULTS_MD", tmp_path / "RESULTS.md")
+    recorded = json.loads(RESULTS_JSON.read_text())
+    course_lib.finetune.write_results_table(recorded)
+    assert (tmp_path / "RESULTS.md").read_text() == shipped_table, "RESULTS.md is stale: rewrite it from results.json"
+    course_lib.finetune.write_results_table({**recorded, "notes": ["why a target is missed"]})
+    assert "## Reading the results\n\n- why a target is missed\n" in (tmp_path / "RESULTS.md").read_text()

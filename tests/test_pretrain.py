@@ -50,7 +50,8 @@ def test_export_keeps_only_the_results_the_new_weights_cannot_change(tmp_path, m
 
     def export_after_recording(run):
         results = json.loads((tmp_path / "results.json").read_text())
-        (tmp_path / "results.json").write_text(json.dumps({**results, "finetuning": finetuning_rows()}))
+        (tmp_path / "results.json").write_text(json.dumps({**results, "finetuning": finetuning_rows(),
+                                                           "notes": ["read on the previous weights"]}))
         export(run)
         return json.loads((tmp_path / "results.json").read_text())
 
@@ -58,6 +59,7 @@ def test_export_keeps_only_the_results_the_new_weights_cannot_change(tmp_path, m
     export(tmp_path / "a")
     results = export_after_recording(tmp_path / "a")  # the same weights again: still a new export
     assert [r["init"] for r in results["finetuning"]] == ["scratch"], "pretrained rows were measured on other weights"
+    assert "notes" not in results, "notes reading the previous weights' results are stale"
     pretrain(tmp_path / "b", steps=1, init_from=tmp_path / "a" / "checkpoint", **TINY)
     results = export_after_recording(tmp_path / "b")
     assert [r["init"] for r in results["finetuning"]] == ["scratch"], "same architecture: from-scratch rows still hold"
