@@ -99,16 +99,17 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
         info["continued"] = {"steps": state["step"], "wall_time_s": round(state["elapsed_s"], 1),
                              "task_text": list(task_text), "task_fraction": task_fraction if task_text else 0.0}
     save_checkpoint(model.cpu(), out_dir / "checkpoint", metadata=info)
-    (out_dir / "history.json").write_text(json.dumps(lineage_history(init_from, history)))
+    # The curves travel with the weights (as in the shipped checkpoint), so --init-from any checkpoint continues them.
+    (out_dir / "checkpoint" / "history.json").write_text(json.dumps(lineage_history(init_from, history)))
     print(f"pretraining finished in {time.time() - started:.0f} s this call; held-out: " +
           ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return info
 
 
 def lineage_history(init_from, history: list[dict]) -> list[dict]:
-    """A continued run's history after that of the checkpoint it started from (if its folder kept one), with steps
-    and times counted from the start of the lineage, so the curves read as one run."""
-    path = None if init_from is None else Path(init_from).parent / "history.json"
+    """A continued run's history after that of the checkpoint it started from (if that checkpoint kept one), with
+    steps and times counted from the start of the lineage, so the curves read as one run."""
+    path = None if init_from is None else Path(init_from) / "history.json"
     if path is None or not path.exists():
         return history
     before = json.loads(path.read_text())
@@ -136,9 +137,8 @@ def export(out_dir) -> Path:
     previous = SHIPPED_CHECKPOINT / "config.json"
     previous_config = read_checkpoint_info(SHIPPED_CHECKPOINT)["config"] if previous.exists() else None
     SHIPPED_CHECKPOINT.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json"):
+    for name in ("model.safetensors", "config.json", "history.json"):
         shutil.copyfile(source / name, SHIPPED_CHECKPOINT / name)
-    shutil.copyfile(Path(out_dir) / "history.json", SHIPPED_CHECKPOINT / "history.json")
     from .finetune import RESULTS_JSON, load_results, write_results_table
     from .tokenizer import load_tokenizer
     info = read_checkpoint_info(source)

@@ -33,7 +33,7 @@ def test_a_continued_run_records_its_lineage_and_mixes_in_task_text(tmp_path):
     assert info["commands"] == ["course pretrain --steps 2", "course pretrain --init-from base --task-text mr"]
     assert info["steps"] == 6 and info["base"]["steps"] == 2 and info["continued"]["steps"] == 4
     assert info["continued"]["task_text"] == ["mr"]
-    history = json.loads((tmp_path / "tapt" / "history.json").read_text())
+    history = json.loads((tmp_path / "tapt" / "checkpoint" / "history.json").read_text())
     assert [row["step"] for row in history] == [2, 6], "the continued curve follows the base run's"
     assert load_checkpoint(tmp_path / "tapt" / "checkpoint").config.num_layers == 2
 
