@@ -100,22 +100,21 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
                              "task_text": list(task_text), "task_fraction": task_fraction if task_text else 0.0}
     save_checkpoint(model.cpu(), out_dir / "checkpoint", metadata=info)
     # The curves travel with the weights (as in the shipped checkpoint), so --init-from any checkpoint continues them.
-    (out_dir / "checkpoint" / "history.json").write_text(json.dumps(lineage_history(init_from, history)))
+    (out_dir / "checkpoint" / "history.json").write_text(json.dumps(lineage_history(init_from, history, base)))
     print(f"pretraining finished in {time.time() - started:.0f} s this call; held-out: " +
           ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return info
 
 
-def lineage_history(init_from, history: list[dict]) -> list[dict]:
+def lineage_history(init_from, history: list[dict], base: dict) -> list[dict]:
     """A continued run's history after that of the checkpoint it started from (if that checkpoint kept one), with
-    steps and times counted from the start of the lineage, so the curves read as one run."""
+    steps and times counted from the start of the lineage (the base's recorded totals), so the curves read as one run."""
     path = None if init_from is None else Path(init_from) / "history.json"
     if path is None or not path.exists():
         return history
-    before = json.loads(path.read_text())
-    last = before[-1] if before else {"step": 0, "elapsed_s": 0.0}
-    return before + [{**row, "step": row["step"] + last["step"], "elapsed_s": row["elapsed_s"] + last["elapsed_s"]}
-                     for row in history]
+    steps, seconds = base.get("steps", 0), base.get("wall_time_s", 0.0)
+    return json.loads(path.read_text()) + [{**row, "step": row["step"] + steps, "elapsed_s": row["elapsed_s"] + seconds}
+                                           for row in history]
 
 
 def _log_command(out_dir: Path, command: str | None) -> list[str]:

@@ -25,16 +25,18 @@ def test_a_resumed_run_records_every_call(tmp_path):
 
 
 def test_a_continued_run_records_its_lineage_and_mixes_in_task_text(tmp_path):
-    pretrain(tmp_path / "base", steps=2, command="course pretrain --steps 2", **TINY)
+    # The base's curve ends at its last evaluation (step 2), before its last step (3): the continued curve must
+    # count from the steps the base trained, not from where its curve stops.
+    pretrain(tmp_path / "base", steps=3, command="course pretrain --steps 3", **{**TINY, "eval_every": 2})
     info = pretrain(tmp_path / "tapt", steps=4, command="course pretrain --init-from base --task-text mr",
                     init_from=tmp_path / "base" / "checkpoint", task_text=("mr",), task_fraction=0.5,
                     **{**TINY, "preset": "mini"})
     assert info["preset"] == "tiny", "the architecture comes from the checkpoint, not from --preset"
-    assert info["commands"] == ["course pretrain --steps 2", "course pretrain --init-from base --task-text mr"]
-    assert info["steps"] == 6 and info["base"]["steps"] == 2 and info["continued"]["steps"] == 4
+    assert info["commands"] == ["course pretrain --steps 3", "course pretrain --init-from base --task-text mr"]
+    assert info["steps"] == 7 and info["base"]["steps"] == 3 and info["continued"]["steps"] == 4
     assert info["continued"]["task_text"] == ["mr"]
     history = json.loads((tmp_path / "tapt" / "checkpoint" / "history.json").read_text())
-    assert [row["step"] for row in history] == [2, 6], "the continued curve follows the base run's"
+    assert [row["step"] for row in history] == [2, 7], "the continued curve follows the base run's"
     assert load_checkpoint(tmp_path / "tapt" / "checkpoint").config.num_layers == 2
 
 
