@@ -17,11 +17,16 @@ Adding a subcommand (e.g. ``pretrain``, ``finetune``, ``bench``): in a module li
 ``target`` is ``"module:function"``; the function receives the parsed ``argparse.Namespace`` and returns
 an exit code (``None`` = 0). It is imported only when its command runs, so ``course --help`` stays fast:
 keep the top of a commands module free of heavy imports (torch, transformers).
+
+Bad input is reported by raising ``ValueError`` or ``FileNotFoundError`` with a message that says what was
+wrong and what to do: ``main`` prints it as ``course NAME: error: ...`` (exit status 2, like a bad option)
+instead of a traceback; ``COURSE_DEBUG=1`` shows the traceback too.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -157,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "jupyter_args", None) and args.jupyter_args[0] == "--":
         args.jupyter_args = args.jupyter_args[1:]
     module, func = args._target.split(":")
-    rc = getattr(importlib.import_module(module), func)(args)
+    try:
+        rc = getattr(importlib.import_module(module), func)(args)
+    except (ValueError, FileNotFoundError) as e:
+        if os.environ.get("COURSE_DEBUG"):
+            raise
+        print(f"course {args.command}: error: {e}", file=sys.stderr)
+        return 2
     return int(rc or 0)
 
 

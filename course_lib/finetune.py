@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, read_checkpoint_info
-from .model import BertConfig, BertForSequenceClassification
+from .model import BertConfig, BertForSequenceClassification, set_dropout
 from .train import evaluate, make_optimizer, train
 
 ASSETS = Path(__file__).parent / "assets"
@@ -31,14 +31,6 @@ def freeze_encoder(model) -> int:
     for param in model.bert.parameters():
         param.requires_grad_(False)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def set_dropout(model, p: float) -> None:
-    """Pretraining ran without dropout; fine-tuning on a few thousand sentences needs it back."""
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = p
-    model.config.hidden_dropout_prob = model.config.attention_probs_dropout_prob = p
 
 
 def fine_tune_step(model, batch, optimizer, scheduler=None, max_grad_norm: float = 1.0) -> float:

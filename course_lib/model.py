@@ -314,6 +314,15 @@ class BertForSequenceClassification(BertPreTrainedModel):
         return ClassifierOutput(logits, loss, out.hidden_states, out.attentions)
 
 
+def set_dropout(model: nn.Module, p: float) -> None:
+    """Set every dropout rate of `model` (and its config) to `p`: pretraining runs without dropout (as in
+    Cramming), fine-tuning on a few thousand sentences needs it back."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+    model.config.hidden_dropout_prob = model.config.attention_probs_dropout_prob = p
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters, each tied or shared tensor counted once (as `model.parameters()` yields it)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, read_checkpoint_info, save_checkpoint
-from .model import BertConfig, BertForPreTraining
+from .model import BertConfig, BertForPreTraining, set_dropout
 from .train import evaluate, train
 
 EVAL_EXAMPLES = 2048
@@ -52,12 +52,13 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
     from .data import InterleavedLoader, mlm_loader, pretraining_loader, unlabelled_task_sentences
     from .tokenizer import load_tokenizer
 
+    if task_text and not 0 < task_fraction < 1:
+        raise ValueError(f"--task-fraction must be between 0 and 1 (exclusive), got {task_fraction}")
     out_dir = Path(out_dir)
     commands = _log_command(out_dir, command)
     tokenizer = load_tokenizer()
     torch.manual_seed(seed)
     if init_from is not None:
-        from .finetune import set_dropout
         model = load_checkpoint(init_from, BertForPreTraining)
         set_dropout(model, dropout)
         base = read_checkpoint_info(init_from)["metadata"]

@@ -45,6 +45,38 @@ def test_no_command_prints_help(capsys):
     assert "COMMAND" in capsys.readouterr().out
 
 
+def test_bad_input_is_one_line_not_a_traceback(monkeypatch, capsys):
+    mod = types.ModuleType("course_failing_commands")
+
+    def run(args):
+        raise ValueError("--task-fraction must be in [0, 1), got 1.5")
+
+    mod.run = run
+    monkeypatch.setitem(sys.modules, "course_failing_commands", mod)
+    monkeypatch.setattr(cli, "REGISTRY", dict(cli.REGISTRY))
+    cli.command("failing", help="a test command", target="course_failing_commands:run")(lambda p: None)
+    monkeypatch.delenv("COURSE_DEBUG", raising=False)
+    assert cli.main(["failing"]) == 2
+    assert capsys.readouterr().err == "course failing: error: --task-fraction must be in [0, 1), got 1.5\n"
+    monkeypatch.setenv("COURSE_DEBUG", "1")
+    with pytest.raises(ValueError, match="task-fraction"):
+        cli.main(["failing"])
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["finetune", "mr", "--checkpoint", "no/such/folder", "--no-record"], "no/such/folder/config.json is missing"),
+    (["pretrain", "--init-from", "no/such/folder", "--task-text", "mr", "--task-fraction", "1.5", "--out", "{run}"],
+     "--task-fraction must be between 0 and 1"),
+])
+def test_real_commands_report_bad_input_in_one_line(argv, expected, tmp_path):
+    argv = [a.replace("{run}", str(tmp_path / "run")) for a in argv]
+    p = subprocess.run([COURSE, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.startswith(f"course {argv[0]}: error:") and expected in p.stderr, p.stderr
+    assert not (tmp_path / "run").exists(), "a run refused for bad input must not leave a run folder behind"
+
+
 def test_registry_adds_a_command_lazily(monkeypatch):
     mod = types.ModuleType("course_fake_commands")
     calls = []

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from course_lib import BertConfig, BertForSequenceClassification
-from course_lib.finetune import RESULTS_JSON, best_runs, fine_tune_step, freeze_encoder, set_dropout
+from course_lib.finetune import RESULTS_JSON, best_runs, fine_tune_step, freeze_encoder
+from course_lib.model import set_dropout
 
 
 def tiny_classifier():

@@ -1,5 +1,11 @@
-"""Every solution notebook runs top to bottom, within the time budget, and every autograded test cell
-fails against the released stub and passes against the solution.
+"""Every solution notebook runs top to bottom without an error, and every autograded test cell fails
+against the released stub and passes against the solution.
+
+The time each notebook took is printed at the end of the run. DESIGN.md's budget (3 minutes per notebook on
+a 2-core CPU) is a speed target, so it is checked by a benchmark, `benchmarks/bench_notebooks.py` (median of
+interleaved runs), not asserted here: one CI run on a shared machine once took 488 s for a chapter whose every
+other run took 128 s. A run over budget here gives a NotebookBudgetWarning naming its slowest cells; a cell
+that hangs still fails (the kernel's per-cell timeout, then pytest's).
 
 One kernel per chapter: the solution notebook runs cell by cell; right after each autograded test cell
 has passed, the answer cells it checks are swapped for their released stubs (the names they defined are
@@ -13,6 +19,7 @@ import functools
 import os
 import re
 import time
+import warnings
 
 import nbformat
 import pytest
@@ -22,6 +29,10 @@ from notebook_utils import (FIXTURE_COURSE, REPO, TIMINGS, NotebookSession, answ
 
 #: DESIGN.md section 3: each notebook runs top to bottom in at most 3 minutes on a 2-core CPU
 BUDGET_S = float(os.environ.get("COURSE_NOTEBOOK_BUDGET_S", "180"))
+
+
+class NotebookBudgetWarning(UserWarning):
+    """A notebook took longer than BUDGET_S in this run (benchmarks/bench_notebooks.py gives the verdict)."""
 
 COURSES = {"course": REPO, "fixture": FIXTURE_COURSE}
 CASES = [(course, ch) for course, root in sorted(COURSES.items()) for ch in chapters(root / "solutions")]
@@ -67,6 +78,7 @@ def run_chapter(course: str, chapter: str) -> dict:
                                                           for a in check["answers"]))
             result["checks"][gid] = check
     result["seconds"] = sum(s.cell_seconds.values())
+    result["cell_seconds"] = dict(s.cell_seconds)
     result["wall"] = time.perf_counter() - t0
     TIMINGS.append((f"{path.relative_to(REPO)}", result["seconds"]))
     return result
@@ -78,8 +90,12 @@ def run_chapter(course: str, chapter: str) -> dict:
 def test_solution_notebook_runs(course, chapter):
     r = run_chapter(course, chapter)
     assert r["error"] is None, f"{chapter}: {r['error']}"
-    assert r["seconds"] <= BUDGET_S, (
-        f"{chapter} took {r['seconds']:.0f} s top to bottom; the budget is {BUDGET_S:.0f} s (DESIGN.md section 3)")
+    if r["seconds"] > BUDGET_S:
+        slowest = sorted(r["cell_seconds"].items(), key=lambda kv: -kv[1])[:3]
+        warnings.warn(NotebookBudgetWarning(
+            f"{chapter} took {r['seconds']:.0f} s top to bottom in this run, over the {BUDGET_S:.0f} s budget "
+            f"(slowest cells: {', '.join(f'cell {i} {t:.0f} s' for i, t in slowest)}). Check it on an idle machine "
+            f"with: python benchmarks/bench_notebooks.py {chapter}"))
 
 
 @pytest.mark.slow
