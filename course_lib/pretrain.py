@@ -55,7 +55,6 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
     if task_text and not 0 < task_fraction < 1:
         raise ValueError(f"--task-fraction must be between 0 and 1 (exclusive), got {task_fraction}")
     out_dir = Path(out_dir)
-    commands = _log_command(out_dir, command)
     tokenizer = load_tokenizer()
     torch.manual_seed(seed)
     if init_from is not None:
@@ -70,6 +69,7 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
         config = BertConfig.preset(preset, vocab_size=tokenizer.vocab_size, max_position_embeddings=max_length,
                                    hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
         model, base = BertForPreTraining(config), {}
+    commands = _log_command(out_dir, command)  # only once the arguments made a model: a refused call leaves nothing
     loader = pretraining_loader("train", tokenizer, batch_size=batch_size, max_length=max_length, seed=seed)
     if task_text:
         in_domain = mlm_loader(unlabelled_task_sentences(tuple(task_text)), tokenizer, batch_size=batch_size,

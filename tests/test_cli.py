@@ -67,6 +67,8 @@ def test_bad_input_is_one_line_not_a_traceback(monkeypatch, capsys):
     (["finetune", "mr", "--checkpoint", "no/such/folder", "--no-record"], "no/such/folder/config.json is missing"),
     (["pretrain", "--init-from", "no/such/folder", "--task-text", "mr", "--task-fraction", "1.5", "--out", "{run}"],
      "--task-fraction must be between 0 and 1"),
+    (["pretrain", "--preset", "huge", "--steps", "1", "--out", "{run}"], "unknown preset 'huge'"),
+    (["pretrain", "--init-from", "no/such/folder", "--steps", "1", "--out", "{run}"], "no/such/folder/config.json"),
 ])
 def test_real_commands_report_bad_input_in_one_line(argv, expected, tmp_path):
     argv = [a.replace("{run}", str(tmp_path / "run")) for a in argv]
