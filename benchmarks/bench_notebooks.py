@@ -22,15 +22,13 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from notebook_utils import SOLUTIONS, NotebookSession, chapter_path, chapters  # noqa: E402
-
-CHAPTER_BUDGET_S = 180.0
-COURSE_BUDGET_S = 600.0
+from notebook_utils import (COURSE_BUDGET_S, NOTEBOOK_BUDGET_S, SOLUTIONS, NotebookSession,  # noqa: E402
+                            chapter_path, chapters)
 
 
 def run_once(chapter: str) -> dict[int, float]:
     """Seconds per code cell of one top-to-bottom run; raises at the first failing cell."""
-    with NotebookSession(chapter_path(chapter, SOLUTIONS), timeout=int(CHAPTER_BUDGET_S * 4)) as s:
+    with NotebookSession(chapter_path(chapter, SOLUTIONS), timeout=int(NOTEBOOK_BUDGET_S * 4)) as s:
         s.run_all()
         return dict(s.cell_seconds)
 
@@ -60,7 +58,7 @@ def main() -> int:
             runs[chapter].append(cells)
             print(f"run {r + 1}/{args.repeats}  {chapter:<22} {sum(cells.values()):7.1f} s", flush=True)
 
-    print(f"\nmedian of {args.repeats} run(s) per chapter; budget {CHAPTER_BUDGET_S:.0f} s each, "
+    print(f"\nmedian of {args.repeats} run(s) per chapter; budget {NOTEBOOK_BUDGET_S:.0f} s each, "
           f"{COURSE_BUDGET_S:.0f} s for the course")
     print(f"{'chapter':<22} {'median':>8} {'min':>8} {'max':>8}  verdict")
     over = False
@@ -69,7 +67,7 @@ def main() -> int:
         totals = [sum(cells.values()) for cells in runs[chapter]]
         median = statistics.median(totals)
         total += median
-        ok = median <= CHAPTER_BUDGET_S
+        ok = median <= NOTEBOOK_BUDGET_S
         over |= not ok
         print(f"{chapter:<22} {median:7.1f}s {min(totals):7.1f}s {max(totals):7.1f}s  {'ok' if ok else 'OVER BUDGET'}")
         median_run = min(runs[chapter], key=lambda cells: abs(sum(cells.values()) - median))

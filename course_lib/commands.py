@@ -1,5 +1,18 @@
 """The `course` subcommands for models: pretrain, finetune, bench (kept free of heavy imports)."""
+import argparse
+
 from .cli import command
+
+
+def _open_fraction(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
 
 
 @command("pretrain", help="pretrain the course's BERT on the shipped corpus (resumable)",
@@ -25,7 +38,7 @@ def _pretrain_args(p):
     p.add_argument("--task-text", nargs="+", choices=["mr", "subj"],
                    help="task-adaptive pretraining: mix in MLM-only batches of these tasks' unlabelled training "
                         "sentences (never dev or test)")
-    p.add_argument("--task-fraction", type=float, default=0.5, help="fraction of the batches from --task-text")
+    p.add_argument("--task-fraction", type=_open_fraction, default=0.5, help="fraction of the batches from --task-text")
     p.add_argument("--export", action="store_true", help="copy the finished checkpoint into the package and stop")
 
 

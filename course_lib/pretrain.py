@@ -52,8 +52,6 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
     from .data import InterleavedLoader, mlm_loader, pretraining_loader, unlabelled_task_sentences
     from .tokenizer import load_tokenizer
 
-    if task_text and not 0 < task_fraction < 1:
-        raise ValueError(f"--task-fraction must be between 0 and 1 (exclusive), got {task_fraction}")
     out_dir = Path(out_dir)
     tokenizer = load_tokenizer()
     torch.manual_seed(seed)
@@ -69,13 +67,13 @@ def pretrain(out_dir, preset: str = "mini", minutes: float | None = None, steps:
         config = BertConfig.preset(preset, vocab_size=tokenizer.vocab_size, max_position_embeddings=max_length,
                                    hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
         model, base = BertForPreTraining(config), {}
-    commands = _log_command(out_dir, command)  # only once the arguments made a model: a refused call leaves nothing
     loader = pretraining_loader("train", tokenizer, batch_size=batch_size, max_length=max_length, seed=seed)
     if task_text:
         in_domain = mlm_loader(unlabelled_task_sentences(tuple(task_text)), tokenizer, batch_size=batch_size,
                                max_length=max_length, seed=seed)
         loader = InterleavedLoader(loader, in_domain, task_fraction)
     eval_loader = heldout_eval_batches(tokenizer, max_length)
+    commands = _log_command(out_dir, command)  # only now that model and data are built: a refused call leaves no folder
     started = time.time()
     history = train(model, loader, eval_loader, lr=lr, warmup=warmup, max_steps=steps,
                     time_budget_s=None if minutes is None else minutes * 60, eval_every=eval_every,

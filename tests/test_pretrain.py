@@ -1,6 +1,8 @@
 """`course pretrain`: a run into a folder resumes there, and the checkpoint records every call that made it."""
 import json
 
+import pytest
+
 import course_lib.finetune
 import course_lib.pretrain
 from course_lib.checkpoint import load_checkpoint, read_checkpoint_info
@@ -38,6 +40,14 @@ def test_a_continued_run_records_its_lineage_and_mixes_in_task_text(tmp_path):
     history = json.loads((tmp_path / "tapt" / "checkpoint" / "history.json").read_text())
     assert [row["step"] for row in history] == [2, 7], "the continued curve follows the base run's"
     assert load_checkpoint(tmp_path / "tapt" / "checkpoint").config.num_layers == 2
+
+
+def test_a_refused_continued_run_leaves_no_folder(tmp_path):
+    pretrain(tmp_path / "base", steps=1, **TINY)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        pretrain(tmp_path / "tapt", steps=1, init_from=tmp_path / "base" / "checkpoint", task_text=("mr",),
+                 task_fraction=1.5, command="course pretrain --task-fraction 1.5", **TINY)
+    assert not (tmp_path / "tapt").exists(), "a call refused for bad input must not leave a run folder"
 
 
 def test_export_keeps_only_the_results_the_new_weights_cannot_change(tmp_path, monkeypatch):
