@@ -42,7 +42,7 @@ c.GuardedExecute.memory_limit = os.environ.get("COURSE_MEMORY_LIMIT", "4G")
 # Autograde: our GuardedExecute (memory limit, survives a dead or stuck kernel) replaces Execute;
 # the other steps are nbgrader 0.9's defaults.
 c.Autograde.autograde_preprocessors = [
-    "course_lib.nbgrader_plugins.GuardedExecute",
+    "course_lib.grading.preprocessors.GuardedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -57,7 +57,7 @@ c.OverwriteCells.add_missing_cells = True
 # No hidden test source in feedback HTML: neither the cell source nor the traceback of a failure.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "course_lib.nbgrader_plugins.HideHiddenTestTracebacks",
+    "course_lib.grading.preprocessors.HideHiddenTestTracebacks",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

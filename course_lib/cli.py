@@ -89,7 +89,7 @@ def _add_grading_limits(p):
 
 
 @command("check", help="run your notebook the way the autograder will and show points per exercise",
-         target="course_lib.grader:check_command",
+         target="course_lib.grading.pipeline:check_command",
          description="Grade NOTEBOOK like the autograder (fresh kernel, locked cells restored, top to "
                      "bottom) and print, per exercise, points earned/possible and the failure message. "
                      "Exit status 1 if any autograded exercise failed.")
@@ -102,7 +102,7 @@ def _check_args(p):
 
 
 @command("grade", help="grade a class: collect, autograde, feedback, CSV and summary",
-         target="course_lib.grader:grade_command",
+         target="course_lib.grading.pipeline:grade_command",
          description="SUBMISSIONS: a folder or .zip of learner notebooks named <student>_<chapter>.ipynb "
                      "(e.g. alice_ch02_attention.ipynb), or nbgrader's <student>/<chapter>/<chapter>.ipynb "
                      "layout. Writes OUT/grades.csv (one row per learner and chapter, points per exercise), "

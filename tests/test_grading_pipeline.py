@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.grader import find_submissions, find_tampering, sanitize
+from course_lib.grading.pipeline import find_submissions, find_tampering, sanitize
 from simulated_class import CHAPTER, EXPECTED, FIXTURE_COURSE, answered, notebooks, write_class
 
 COURSE = str(Path(sys.executable).parent / "course")

@@ -12,7 +12,7 @@
 3. **autograde + feedback**, one learner per worker: every learner is graded in its own nbgrader course
    folder ``OUT/.work/<chapter>/<student>/`` with a private copy of the gradebook, in its own process, so
    ``--jobs N`` learners run at once without sharing a SQLite file. Each kernel has a per-cell timeout and
-   an address-space limit (``course_lib.nbgrader_plugins.GuardedExecute``); a dead or stuck kernel costs
+   an address-space limit (``course_lib.grading.preprocessors.GuardedExecute``); a dead or stuck kernel costs
    only the cells it did not finish.
 4. **merge**, serially in this process: the worker's scores, its submitted/autograded/feedback folders
    go into ``OUT/gradebook.db`` and ``OUT/{submitted,autograded,feedback}/`` (nbgrader's own layout, so
@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import (chapter_notebook, chapters, repo_root, resolve_chapters, run_nbgrader_many, tool_env,
+from ..course import (chapter_notebook, chapters, repo_root, resolve_chapters, run_nbgrader_many, tool_env,
                      write_nbgrader_config)
 
 STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -300,7 +300,7 @@ def _kill_tree(pid: int) -> None:
 
 def _run_worker_process(workdir: Path, chapter: str, student: str, feedback: bool, timeout: float,
                         env: dict) -> tuple[int | None, str]:
-    cmd = [sys.executable, "-m", "course_lib.grader", "_worker", str(workdir), chapter, student]
+    cmd = [sys.executable, "-m", "course_lib.grading.pipeline", "_worker", str(workdir), chapter, student]
     if not feedback:
         cmd.append("--no-feedback")
     log = workdir / "grading.log"
@@ -405,7 +405,7 @@ def grade_one(sub: Submission, settings: GradeSettings) -> dict:
 
 
 def _worker_main(argv: list[str]) -> int:
-    """``python -m course_lib.grader _worker WORKDIR CHAPTER STUDENT``: autograde + feedback in one
+    """``python -m course_lib.grading.pipeline _worker WORKDIR CHAPTER STUDENT``: autograde + feedback in one
     process (saves an nbgrader start-up per learner). Reads WORKDIR/nbgrader_config.py."""
     import argparse
 
