@@ -38,15 +38,19 @@ c.Execute.timeout = _timeout
 c.ExecutePreprocessor.timeout = _timeout
 c.Execute.interrupt_on_timeout = True
 c.GuardedExecute.memory_limit = os.environ.get("COURSE_MEMORY_LIMIT", "4G")
+c.GuardedExecute.sandbox = False  # course grade sets it per learner, with the sandbox's folders
 
-# Autograde: our GuardedExecute (memory limit, survives a dead or stuck kernel) replaces Execute;
-# the other steps are nbgrader 0.9's defaults.
+# Autograde: GuardedExecute (the kernel in the bubblewrap sandbox, memory/CPU/output limits, the integrity
+# witness, survives a dead or stuck kernel) replaces Execute, and SaveVerdicts (the course's rule for a test
+# cell: stderr costs nothing, a shown value or earlier tampering fails it) replaces SaveAutoGrades; the
+# other steps are nbgrader 0.9's defaults. `course grade` turns the sandbox on per learner
+# (GuardedExecute.sandbox_home/sandbox_site); plain `nbgrader autograde` and Validate run unsandboxed.
 c.Autograde.autograde_preprocessors = [
     "course_lib.grading.preprocessors.GuardedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
+    "course_lib.grading.preprocessors.SaveVerdicts",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
@@ -58,7 +62,7 @@ c.OverwriteCells.add_missing_cells = True
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "course_lib.grading.preprocessors.HideHiddenTestTracebacks",
-    "nbgrader.preprocessors.ClearHiddenTests",
+    "course_lib.grading.preprocessors.ClearHiddenTestsInGradeCells",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
-c.ClearHiddenTests.enforce_metadata = False
+c.ClearHiddenTestsInGradeCells.enforce_metadata = False

@@ -117,6 +117,9 @@ def _grade_args(p):
                    help="wall-clock limit for one learner's notebook in seconds (default 1800)")
     p.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
     p.add_argument("--keep-work", action="store_true", help="keep the per-learner work folders (debugging)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grade without the bubblewrap sandbox (submissions then run with this machine in reach; "
+                        "the summary says so)")
     _add_grading_limits(p)
 
 
