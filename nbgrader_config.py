@@ -14,6 +14,8 @@ Environment overrides (handy on JupyterHub and in tests):
 """
 import os
 
+from course_lib.grading.preprocessors import AUTOGRADE_PREPROCESSORS, FEEDBACK_PREPROCESSORS
+
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -45,24 +47,11 @@ c.GuardedExecute.sandbox = False  # course grade sets it per learner, with the s
 # cell: stderr costs nothing, a shown value or earlier tampering fails it) replaces SaveAutoGrades; the
 # other steps are nbgrader 0.9's defaults. `course grade` turns the sandbox on per learner
 # (GuardedExecute.sandbox_home/sandbox_site); plain `nbgrader autograde` and Validate run unsandboxed.
-c.Autograde.autograde_preprocessors = [
-    "course_lib.grading.preprocessors.GuardedExecute",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "course_lib.grading.preprocessors.SaveVerdicts",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
+c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
 # A deleted graded cell is put back (and run) from the source version instead of silently scoring 0.
 c.OverwriteCells.add_missing_cells = True
 
 # --- feedback ----------------------------------------------------------------------------------------
 # No hidden test source in feedback HTML: neither the cell source nor the traceback of a failure.
-c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
-    "course_lib.grading.preprocessors.HideHiddenTestTracebacks",
-    "course_lib.grading.preprocessors.ClearHiddenTestsInGradeCells",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
+c.GenerateFeedback.preprocessors = FEEDBACK_PREPROCESSORS
 c.ClearHiddenTestsInGradeCells.enforce_metadata = False

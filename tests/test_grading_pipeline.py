@@ -20,7 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.grading.pipeline import find_submissions, find_tampering, sanitize
+from course_lib.grading.cells import find_tampering, restore_metadata
+from course_lib.grading.collect import find_submissions
 from simulated_class import CHAPTER, EXPECTED, FIXTURE_COURSE, answered, notebooks, write_class
 
 COURSE = str(Path(sys.executable).parent / "course")
@@ -132,7 +133,7 @@ def test_feedback_html_has_no_hidden_tests(simulated):
         made += 1
         text = _visible_text(fb)
         assert "add(1, 2) == 3" in text, f"{student}: visible test missing from feedback"
-        for hidden in ("add(-5, 5) == 0", "square(-4) == 16", "HIDDEN TESTS"):
+        for hidden in ("add(-5, 5) == 0", "square(-4.0)", "HIDDEN TESTS"):
             assert hidden not in text, f"{student}: feedback shows hidden test source {hidden!r}"
     assert made == sum(1 for _, s, _ in EXPECTED.values() if s == "graded")
 
@@ -142,10 +143,10 @@ def test_summary_reports_tampering_by_learner_and_cell(simulated):
     summary = (out / "summary.txt").read_text()
     for student, (_, _, tampering) in EXPECTED.items():
         for gid, what in tampering:
-            line = f"{student} {CHAPTER}: cell '{gid}' {what}"
+            line = f"{student} {CHAPTER}: {gid}: {what}"
             assert line in summary and line in stdout, line
-    assert "alice_correct" in summary and "Tampering with locked cells" in summary
-    assert "alice_correct fx01_fixture: cell" not in summary
+    assert "alice_correct" in summary and "Tampering (locked cells" in summary
+    assert "alice_correct fx01_fixture:" not in summary
 
 
 def test_hostile_cases_fail_for_the_right_reason(simulated):
@@ -159,7 +160,7 @@ def test_hostile_cases_fail_for_the_right_reason(simulated):
     assert err("dana_stubborn").startswith(("CellTimeoutError", "KernelDied")), err("dana_stubborn")
     assert err("erin_crash").startswith("KernelDied"), err("erin_crash")
     assert err("frank_hog").startswith("MemoryError"), err("frank_hog")  # the address-space limit at work
-    assert err("carol_partial").startswith("AssertionError: square(3) should be 9")
+    assert err("carol_partial").startswith("AssertionError: square(3) is not what it should be"), err("carol_partial")
     assert "not a valid notebook" in res["gina_badjson"]["message"]
     assert "not a valid notebook" in res["hugo_notanotebook"]["message"]
     # the per-cell timeout is the 3 s asked for, not the course default of 120 s
@@ -178,7 +179,7 @@ def test_course_check_reports_per_exercise_and_exit_status(tmp_path):
     assert "graded by hand" in p.stdout
     p = course("check", partial, "--source", RELEASE)
     assert p.returncode == 1, p.stdout
-    assert re.search(r"✗ square_tests\s+0/3", p.stdout) and "square(3) should be 9" in p.stdout, p.stdout
+    assert re.search(r"✗ square_tests\s+0/3", p.stdout) and "square(3) is not what it should be" in p.stdout, p.stdout
 
 
 def test_cell_timeout_from_course_config_applies(tmp_path):
@@ -227,18 +228,20 @@ def test_find_submissions_from_zip_and_rejects_unsafe_paths(tmp_path):
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("../../escape_fx01_fixture.ipynb", "{}")
-    with pytest.raises(SystemExit, match="unsafe"):
+    with pytest.raises(ValueError, match="unsafe"):
         find_submissions(evil, ["fx01_fixture"], workdir=tmp_path / "w2")
 
 
-def test_find_tampering_and_sanitize():
+def test_find_tampering_and_restore_metadata():
     release = nbformat.read(RELEASE / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
     nbs = notebooks()
     assert find_tampering(release, nbs["alice_correct"]) == []
     assert find_tampering(release, nbs["bob_stub"]) == []
     assert [t["what"] for t in find_tampering(release, nbs["kim_edited"])] == ["edited locked cell"]
     dup = nbs["judy_duplicated"]
-    clean = sanitize(nbformat.from_dict(json.loads(json.dumps(dup))))
+    clean = nbformat.from_dict(json.loads(json.dumps(dup)))
+    slips = restore_metadata(release, clean)
+    assert [s["grade_id"] for s in slips] == ["add_tests"]
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in clean.cells]
     assert ids.count("add_tests") == 1
     assert len({c.id for c in clean.cells}) == len(clean.cells)

@@ -55,6 +55,13 @@ class GradeSettings:
             extra["ExecutePreprocessor.timeout"] = int(self.cell_timeout)
         if self.memory_limit is not None:
             extra["GuardedExecute.memory_limit"] = str(self.memory_limit)
+        # set here, not only in the course's config: a grading run never falls back to nbgrader's defaults
+        from .preprocessors import AUTOGRADE_PREPROCESSORS, FEEDBACK_PREPROCESSORS
+
+        extra["Autograde.autograde_preprocessors"] = AUTOGRADE_PREPROCESSORS
+        extra["GenerateFeedback.preprocessors"] = FEEDBACK_PREPROCESSORS
+        extra["OverwriteCells.add_missing_cells"] = True
+        extra["ClearHiddenTestsInGradeCells.enforce_metadata"] = False
         extra["GuardedExecute.sandbox"] = bool(self.sandbox)
         return extra
 

@@ -44,6 +44,25 @@ HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 FINDINGS = "course_findings"
 
 
+#: nbgrader's autograde steps with the course's executor and verdicts in place of Execute and SaveAutoGrades
+AUTOGRADE_PREPROCESSORS = [
+    "course_lib.grading.preprocessors.GuardedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "course_lib.grading.preprocessors.SaveVerdicts",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+#: feedback without hidden test source, neither the cells nor their tracebacks
+FEEDBACK_PREPROCESSORS = [
+    "nbgrader.preprocessors.GetGrades",
+    "course_lib.grading.preprocessors.HideHiddenTestTracebacks",
+    "course_lib.grading.preprocessors.ClearHiddenTestsInGradeCells",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+
 def parse_size(text) -> int:
     """``"4G"`` -> bytes; ``"512M"``, ``"1.5G"``, plain byte counts; ``0``/``""``/``"none"`` -> 0 (no limit)."""
     if text is None:
