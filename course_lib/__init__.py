@@ -12,6 +12,7 @@ _WHERE = {
     "BertForSequenceClassification": "model", "count_parameters": "model",
     "device": "runtime", "set_seed": "runtime",
     "load_pretrained": "checkpoint", "load_tokenizer": "tokenizer",
+    "GPTConfig": "gpt", "GPTModel": "gpt", "GPTLMHeadModel": "gpt",
 }
 __all__ = sorted(_WHERE)
 

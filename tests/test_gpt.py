@@ -116,3 +116,197 @@ def test_cross_attention_matches_torch_multihead_attention(output_attentions):
     second, _ = ours(x[:, 2:], torch.full_like(context, float("nan")), context_mask, cache=cache)
     assert torch.allclose(torch.cat([first, second], 1), expected, atol=ATOL), \
         "a cross-attention cache must reuse the context's keys and values after the first call"
+
+
+# --- GPT against transformers' GPT-2 ----------------------------------------------------------------------
+
+import transformers  # noqa: E402
+
+from course_lib.gpt import GPTCache, GPTConfig, GPTLMHeadModel, GPTModel  # noqa: E402
+from course_lib.hf import (gpt_from_transformers, gpt_state_dict_from_transformers, gpt_to_transformers,  # noqa: E402
+                           load_hf_directory)
+
+transformers.logging.set_verbosity_error()
+
+# (layers, hidden, heads, vocab, intermediate): different depths, widths, head counts, vocabularies, FFN widths
+CONFIGS = [(1, 16, 1, 37, 64), (2, 24, 3, 101, 40), (3, 32, 4, 64, 128)]
+
+
+def random_pair(layers, hidden, heads, vocab, intermediate, seed=0, positions=32):
+    torch.manual_seed(seed)
+    config = GPTConfig(vocab_size=vocab, hidden_size=hidden, num_layers=layers, num_heads=heads,
+                       intermediate_size=intermediate, max_position_embeddings=positions,
+                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                       initializer_range=0.3)  # large enough that GELU variants and scalings differ visibly
+    ours = GPTLMHeadModel(config)
+    with torch.no_grad():  # random LayerNorm and bias values too, so a swapped or dropped one shows
+        for name, p in ours.named_parameters():
+            if name.endswith("bias") or "norm" in name:
+                p.add_(torch.randn_like(p) * 0.1)
+    hf_config = transformers.GPT2Config(vocab_size=vocab, n_embd=hidden, n_layer=layers, n_head=heads,
+                                        n_inner=intermediate, n_positions=positions, resid_pdrop=0.0, embd_pdrop=0.0,
+                                        attn_pdrop=0.0, attn_implementation="eager")
+    theirs = transformers.GPT2LMHeadModel(hf_config)
+    # transformers' own model is built independently; only the tensors come from ours
+    theirs.load_state_dict(gpt_to_transformers(ours).state_dict())
+    return ours.eval(), theirs.eval()
+
+
+def batch(vocab, padding, seed=1, length=9):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (3, length), generator=g)
+    mask = torch.ones_like(ids)
+    if padding == "right":
+        mask[1, 6:], mask[2, 3:] = 0, 0
+    elif padding == "left":
+        mask[1, :3], mask[2, :5] = 0, 0
+    return ids, (None if padding == "none" else mask)
+
+
+@pytest.mark.parametrize("padding", ["none", "right", "left"])
+@pytest.mark.parametrize("sizes", CONFIGS, ids=lambda s: "x".join(map(str, s)))
+def test_logits_loss_gradients_and_attentions_match_transformers(sizes, padding):
+    ours, theirs = random_pair(*sizes)
+    ids, mask = batch(sizes[3], padding)
+    real = torch.ones_like(ids, dtype=torch.bool) if mask is None else mask.bool()
+    # transformers counts every pair whose label is not -100, so give it -100 wherever ours ignores a pair:
+    # padding targets, and (left padding) the first real token, which only a padding position would predict.
+    hf_labels = ids.masked_fill(~real, -100)
+    hf_labels[:, 1:] = hf_labels[:, 1:].masked_fill(~real[:, :-1], -100)
+    out = ours(ids, mask, labels=ids, output_attentions=True)
+    ref = theirs(ids, attention_mask=mask, labels=hf_labels, output_attentions=True)
+    ok, err = close(out.logits[real], ref.logits[real])
+    assert ok, f"logits differ from transformers' GPT-2 by {err}"
+    ok, err = close(out.loss, ref.loss)
+    assert ok, f"loss {out.loss.item()} vs transformers' {ref.loss.item()}"
+    same_loss = ours(ids, mask, labels=hf_labels).loss
+    assert torch.allclose(same_loss, ref.loss, atol=ATOL), "labels of -100 must be ignored like transformers does"
+    for layer, (a, b) in enumerate(zip(out.attentions, ref.attentions)):
+        rows = real[:, None, :, None].expand_as(a)
+        ok, err = close(a[rows], b[rows])
+        assert ok, f"attention weights of block {layer} differ by {err}"
+    out.loss.backward()
+    ref.loss.backward()
+    hf_grads = gpt_state_dict_from_transformers({n: p.grad for n, p in theirs.named_parameters()})
+    for name, p in ours.named_parameters():
+        ok, err = close(p.grad, hf_grads[name])
+        assert ok, f"gradient of {name} differs from transformers' by {err}"
+
+
+def test_explicit_position_ids_match_transformers():
+    ours, theirs = random_pair(*CONFIGS[1])
+    ids, mask = batch(101, "left")
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    got = ours(ids, mask, position_ids=positions).logits
+    expected = theirs(ids, attention_mask=mask, position_ids=positions).logits
+    assert torch.allclose(got[mask.bool()], expected[mask.bool()], atol=ATOL)
+
+
+def test_conversion_is_lossless_both_ways():
+    ours, theirs = random_pair(*CONFIGS[2])
+    back = gpt_from_transformers(gpt_to_transformers(ours))
+    assert back.state_dict().keys() == ours.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), ours.state_dict().values()))
+    again = gpt_to_transformers(gpt_from_transformers(theirs)).state_dict()
+    assert again.keys() == theirs.state_dict().keys()
+    assert all(torch.equal(again[k], v) for k, v in theirs.state_dict().items())
+    bare = gpt_from_transformers(theirs.transformer)
+    assert isinstance(bare, GPTModel)
+    assert torch.allclose(bare(torch.tensor([[1, 2, 3]])).last_hidden_state,
+                          theirs.transformer(torch.tensor([[1, 2, 3]])).last_hidden_state, atol=ATOL)
+    hf_tied = gpt_to_transformers(ours)
+    assert hf_tied.lm_head.weight.data_ptr() == hf_tied.transformer.wte.weight.data_ptr(), "lm_head must stay tied"
+
+
+def test_saved_gpt2_folder_loads_offline(tmp_path):
+    _, theirs = random_pair(*CONFIGS[1])
+    theirs.save_pretrained(tmp_path)
+    model = load_hf_directory(tmp_path)
+    assert isinstance(model, GPTLMHeadModel) and not model.training
+    ids = torch.tensor([[5, 6, 7, 8]])
+    assert torch.allclose(model(ids).logits, theirs(ids).logits, atol=ATOL)
+
+
+def test_cache_step_by_step_equals_full_forward_and_transformers_cache():
+    ours, theirs = random_pair(*CONFIGS[2])
+    ids, mask = batch(64, "left", length=10)
+    full = ours(ids, mask).logits
+    real = mask.bool()
+    out = ours(ids[:, :4], mask[:, :4], use_cache=True)
+    ref = theirs(ids[:, :4], attention_mask=mask[:, :4], use_cache=True)
+    cache, hf_cache = out.past_key_values, ref.cache
+    assert isinstance(cache, GPTCache) and len(cache) == 4
+    assert torch.allclose(out.logits[real[:, :4]], full[:, :4][real[:, :4]], atol=ATOL)
+    for t in range(4, 10):
+        out = ours(ids[:, t:t + 1], mask[:, :t + 1], past_key_values=cache, use_cache=True)
+        ref = theirs(ids[:, t:t + 1], attention_mask=mask[:, :t + 1], cache=hf_cache, use_cache=True)
+        assert out.past_key_values is cache and len(cache) == t + 1
+        rows = real[:, t]
+        ok, err = close(out.logits[:, 0][rows], full[:, t][rows])
+        assert ok, f"step {t}: cached logits differ from the full forward by {err}"
+        ok, err = close(out.logits[:, 0][rows], ref.logits[:, 0][rows])
+        assert ok, f"step {t}: cached logits differ from transformers' past_key_values by {err}"
+    hidden = ours.config.hidden_size
+    assert cache.nbytes() == 2 * ours.config.num_layers * 3 * 10 * hidden * 4  # 2 x layers x B x tokens x hidden x 4 B
+
+
+def test_parameter_count_of_gpt2_small():
+    config = GPTConfig.preset("gpt2")
+    with torch.device("meta"):  # shapes only, no memory
+        model = GPTLMHeadModel(config)
+    assert sum(p.numel() for p in model.parameters()) == 124_439_808  # OpenAI's GPT-2 "124M", lm_head tied
+
+
+def test_padding_and_later_tokens_do_not_change_earlier_logits():
+    ours, _ = random_pair(*CONFIGS[0])
+    ids = torch.tensor([[3, 4, 5, 6, 7]])
+    changed = torch.tensor([[3, 4, 5, 30, 31]])
+    assert torch.allclose(ours(ids).logits[:, :3], ours(changed).logits[:, :3], atol=1e-6)
+    padded = torch.tensor([[3, 4, 5, 0, 0]])
+    assert torch.allclose(ours(padded, torch.tensor([[1, 1, 1, 0, 0]])).logits[:, :3], ours(ids[:, :3]).logits,
+                          atol=1e-6)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("hidden_size", 0, "GPTConfig.hidden_size must be a positive integer"),
+    ("num_layers", 2.0, "GPTConfig.num_layers must be a positive integer"),
+    ("num_heads", 5, "must be divisible by num_heads"),
+    ("vocab_size", -1, "GPTConfig.vocab_size must be a positive integer"),
+    ("hidden_dropout_prob", 1.0, r"GPTConfig.hidden_dropout_prob must be in \[0, 1\)"),
+    ("attention_probs_dropout_prob", -0.1, r"must be in \[0, 1\)"),
+    ("layer_norm_eps", 0.0, "GPTConfig.layer_norm_eps must be > 0"),
+])
+def test_bad_config_raises_value_error_naming_field_and_range(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        GPTConfig(**{field: value})
+
+
+def test_presets_and_unknown_preset():
+    assert (GPTConfig.preset("mini").num_layers, GPTConfig.preset("mini").hidden_size) == (4, 256)
+    gpt2 = GPTConfig.preset("gpt2")
+    assert (gpt2.num_layers, gpt2.hidden_size, gpt2.num_heads, gpt2.vocab_size, gpt2.max_position_embeddings) == \
+        (12, 768, 12, 50257, 1024)
+    with pytest.raises(ValueError, match="unknown GPT preset 'huge'; choose one of"):
+        GPTConfig.preset("huge")
+    with pytest.raises(ValueError, match="unknown GPTConfig fields"):
+        GPTConfig.from_dict({"n_embd": 8})
+
+
+def test_bad_inputs_raise_clear_value_errors():
+    ours, _ = random_pair(*CONFIGS[0], positions=8)
+    other, _ = random_pair(*CONFIGS[0], positions=8)
+    with pytest.raises(ValueError, match=r"token ids must be in \[0, 37\)"):
+        ours(torch.tensor([[1, 37]]))
+    with pytest.raises(ValueError, match="more than max_position_embeddings=8"):
+        ours(torch.zeros(1, 9, dtype=torch.long))
+    with pytest.raises(ValueError, match="batch >= 1"):
+        ours(torch.zeros(0, 3, dtype=torch.long))
+    cache = ours(torch.tensor([[1, 2]]), use_cache=True).past_key_values
+    with pytest.raises(ValueError, match="past_key_values was not made by this model"):
+        other(torch.tensor([[3]]), past_key_values=cache)
+    with pytest.raises(ValueError, match="holds 1 sequences but input_ids has 2"):
+        ours(torch.tensor([[3], [4]]), past_key_values=cache)
+    with pytest.raises(ValueError, match="2 cached \\+ 7 new tokens = 9 positions"):
+        ours(torch.zeros(1, 7, dtype=torch.long), past_key_values=cache)
+    with pytest.raises(ValueError, match=r"attention_mask must have shape \(batch, cached \+ new tokens\)"):
+        ours(torch.tensor([[3]]), torch.ones(1, 1, dtype=torch.long), past_key_values=cache)
