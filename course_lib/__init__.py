@@ -12,7 +12,7 @@ _WHERE = {
     "BertForSequenceClassification": "model", "count_parameters": "model",
     "device": "runtime", "set_seed": "runtime",
     "load_pretrained": "checkpoint", "load_tokenizer": "tokenizer",
-    "GPTConfig": "gpt", "GPTModel": "gpt", "GPTLMHeadModel": "gpt",
+    "GPTConfig": "gpt", "GPTModel": "gpt", "GPTLMHeadModel": "gpt", "generate": "generation",
 }
 __all__ = sorted(_WHERE)
 
