@@ -1,4 +1,5 @@
-"""Conversion between course_lib's models and Hugging Face `transformers`' BERT and GPT-2.
+"""Conversion between course_lib's models and Hugging Face `transformers`' BERT and GPT-2, and between
+course_lib's Seq2SeqTransformer and `torch.nn.Transformer` (+ its embeddings and output layer).
 
 The two implementations hold the same tensors under different names, so conversion is a renaming of
 state-dict keys (for GPT-2 also a transpose, and a split of its fused query/key/value projection). Loading
@@ -13,6 +14,7 @@ import torch
 
 from .gpt import GPTConfig, GPTLMHeadModel, GPTModel
 from .model import BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel
+from .seq2seq import Seq2SeqConfig, Seq2SeqTransformer
 
 # (transformers name, course_lib name) for the parts of one encoder layer and the rest of BertModel.
 _LAYER_NAMES = [
@@ -352,7 +354,97 @@ def _load_gpt_directory(folder: Path, hf_config: dict, state: dict) -> GPTLMHead
     model.load_state_dict(converted)
     return model.eval()
 
+
+# --- Seq2SeqTransformer <-> torch.nn.Transformer ------------------------------------------------------------
+# nn.MultiheadAttention keeps query, key and value as one in_proj (3·hidden, hidden) stacked in that order.
+_TORCH_LAYER_NAMES = {  # course_lib name inside a layer -> torch name ("norm2" differs between encoder and decoder)
+    "encoder": [("self_attention.output", "self_attn.out_proj"), ("self_attention_norm", "norm1"),
+                ("feed_forward.intermediate", "linear1"), ("feed_forward.output", "linear2"),
+                ("feed_forward_norm", "norm2")],
+    "decoder": [("self_attention.output", "self_attn.out_proj"), ("self_attention_norm", "norm1"),
+                ("cross_attention.output", "multihead_attn.out_proj"), ("cross_attention_norm", "norm2"),
+                ("feed_forward.intermediate", "linear1"), ("feed_forward.output", "linear2"),
+                ("feed_forward_norm", "norm3")],
+}
+_TORCH_ATTENTION = {"self_attention": "self_attn", "cross_attention": "multihead_attn"}
+
+
+def seq2seq_to_torch(model: Seq2SeqTransformer) -> dict:
+    """The same model as torch parts with the same weights: {"transformer": nn.Transformer (batch_first,
+    post-LN, relu), "src_embeddings", "tgt_embeddings": nn.Embedding, "generator": nn.Linear}. nn.Transformer
+    does not embed: feed it embeddings × √hidden + sinusoidal positions (`Seq2SeqTransformer.embed`)."""
+    from torch import nn
+
+    config = model.config
+    transformer = nn.Transformer(config.hidden_size, config.num_heads, config.num_encoder_layers,
+                                 config.num_decoder_layers, config.intermediate_size, config.dropout,
+                                 layer_norm_eps=config.layer_norm_eps, batch_first=True, norm_first=False)
+    state = model.state_dict()
+    converted = {"encoder.norm." + k: state["encoder_norm." + k] for k in ("weight", "bias")}
+    converted.update({"decoder.norm." + k: state["decoder_norm." + k] for k in ("weight", "bias")})
+    for side, count in (("encoder", config.num_encoder_layers), ("decoder", config.num_decoder_layers)):
+        for i in range(count):
+            ours, theirs = f"{side}_layers.{i}.", f"{side}.layers.{i}."
+            for kind in ("weight", "bias"):
+                for old, new in _TORCH_LAYER_NAMES[side]:
+                    converted[f"{theirs}{new}.{kind}"] = state[f"{ours}{old}.{kind}"]
+                for attention, torch_name in _TORCH_ATTENTION.items():
+                    if side == "encoder" and attention == "cross_attention":
+                        continue
+                    parts = [state[f"{ours}{attention}.{part}.{kind}"] for part in ("query", "key", "value")]
+                    converted[f"{theirs}{torch_name}.in_proj_{kind}"] = torch.cat(parts)
+    transformer.load_state_dict(converted, strict=True)
+    src = nn.Embedding(config.src_vocab_size, config.hidden_size)
+    tgt = nn.Embedding(config.tgt_vocab_size, config.hidden_size)
+    generator = nn.Linear(config.hidden_size, config.tgt_vocab_size)
+    src.load_state_dict(model.src_embeddings.state_dict())
+    tgt.load_state_dict(model.tgt_embeddings.state_dict())
+    generator.load_state_dict(model.generator.state_dict())
+    return {name: part.train(model.training) for name, part in
+            (("transformer", transformer), ("src_embeddings", src), ("tgt_embeddings", tgt), ("generator", generator))}
+
+
+def seq2seq_from_torch(transformer, src_embeddings, tgt_embeddings, generator, **config_fields) -> Seq2SeqTransformer:
+    """A Seq2SeqTransformer with the weights of a torch.nn.Transformer (post-LN, relu) and its embeddings and
+    output layer; sizes are read from the modules, `config_fields` sets the rest (max_position_embeddings, the
+    special token ids)."""
+    import torch.nn.functional as F
+
+    encoder_layer, decoder_layer = transformer.encoder.layers[0], transformer.decoder.layers[0]
+    if encoder_layer.norm_first or decoder_layer.norm_first:
+        raise ValueError("this nn.Transformer is pre-LN (norm_first=True); Seq2SeqTransformer is the original post-LN")
+    if encoder_layer.activation is not F.relu or decoder_layer.activation is not F.relu:
+        raise ValueError("this nn.Transformer's activation is not ReLU; Seq2SeqTransformer uses the paper's ReLU")
+    config = Seq2SeqConfig(
+        src_vocab_size=src_embeddings.num_embeddings, tgt_vocab_size=tgt_embeddings.num_embeddings,
+        hidden_size=encoder_layer.self_attn.embed_dim, num_heads=encoder_layer.self_attn.num_heads,
+        num_encoder_layers=len(transformer.encoder.layers), num_decoder_layers=len(transformer.decoder.layers),
+        intermediate_size=encoder_layer.linear1.out_features, dropout=encoder_layer.dropout.p,
+        layer_norm_eps=encoder_layer.norm1.eps, **config_fields)
+    model = Seq2SeqTransformer(config)
+    theirs = transformer.state_dict()
+    converted = {"encoder_norm." + k: theirs["encoder.norm." + k] for k in ("weight", "bias")}
+    converted.update({"decoder_norm." + k: theirs["decoder.norm." + k] for k in ("weight", "bias")})
+    for side, count in (("encoder", config.num_encoder_layers), ("decoder", config.num_decoder_layers)):
+        for i in range(count):
+            ours, prefix = f"{side}_layers.{i}.", f"{side}.layers.{i}."
+            for kind in ("weight", "bias"):
+                for old, new in _TORCH_LAYER_NAMES[side]:
+                    converted[f"{ours}{old}.{kind}"] = theirs[f"{prefix}{new}.{kind}"]
+                for attention, torch_name in _TORCH_ATTENTION.items():
+                    if side == "encoder" and attention == "cross_attention":
+                        continue
+                    parts = theirs[f"{prefix}{torch_name}.in_proj_{kind}"].chunk(3)
+                    for part, tensor in zip(("query", "key", "value"), parts):
+                        converted[f"{ours}{attention}.{part}.{kind}"] = tensor
+    for name, module in (("src_embeddings", src_embeddings), ("tgt_embeddings", tgt_embeddings),
+                         ("generator", generator)):
+        converted.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+    model.load_state_dict(converted, strict=True)
+    return model.train(transformer.training)
+
 __all__ = ["config_from_transformers", "config_to_transformers", "from_transformers", "gpt_config_from_transformers",
            "gpt_config_to_transformers", "gpt_from_transformers", "gpt_state_dict_from_transformers",
-           "gpt_state_dict_to_transformers", "gpt_to_transformers", "load_hf_directory",
+           "gpt_state_dict_to_transformers", "gpt_to_transformers", "load_hf_directory", "seq2seq_from_torch",
+           "seq2seq_to_torch",
            "state_dict_from_transformers", "state_dict_to_transformers", "to_transformers"]
