@@ -246,6 +246,15 @@ def gpt_config_to_transformers(config: GPTConfig, **extra):
     return GPT2Config(**values, embd_pdrop=config.hidden_dropout_prob, activation_function="gelu_new", **extra)
 
 
+def _gpt_outside_blocks(rest: str, name: str, to_course: bool) -> tuple[str, str]:
+    """(source, destination) module names of a key outside the blocks (embeddings, final LayerNorm)."""
+    for hf_name, course_name in _GPT_MODEL_NAMES:
+        source, destination = (hf_name, course_name) if to_course else (course_name, hf_name)
+        if rest.startswith(source + "."):
+            return source, destination
+    raise KeyError(f"unexpected GPT key {name!r}")
+
+
 def gpt_state_dict_from_transformers(hf_state: dict, prefix: str = "transformer.") -> dict:
     """transformers GPT-2 tensors -> course_lib keys (prefix "" for a bare GPT2Model): Conv1D weights transposed,
     c_attn split into query, key and value."""
@@ -258,7 +267,7 @@ def gpt_state_dict_from_transformers(hf_state: dict, prefix: str = "transformer.
         rest, ours_prefix = name[len(prefix):], prefix
         block = re.match(r"h\.(\d+)\.(.*)$", rest)
         if not block:
-            old, new = next((o, n) for o, n in _GPT_MODEL_NAMES if rest.startswith(o + "."))
+            old, new = _gpt_outside_blocks(rest, name, to_course=True)
             converted[ours_prefix + new + rest[len(old):]] = tensor
             continue
         index, rest = block.groups()
@@ -285,7 +294,7 @@ def gpt_state_dict_to_transformers(state: dict, prefix: str = "transformer.") ->
         rest = name[len(prefix):]
         block = re.match(r"blocks\.(\d+)\.(.*)\.(weight|bias)$", rest)
         if not block:
-            new, old = next((n, o) for o, n in _GPT_MODEL_NAMES if rest.startswith(n + "."))
+            new, old = _gpt_outside_blocks(rest, name, to_course=False)
             converted[prefix + old + rest[len(new):]] = tensor
             continue
         index, layer, kind = block.groups()

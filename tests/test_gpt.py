@@ -310,3 +310,18 @@ def test_bad_inputs_raise_clear_value_errors():
         ours(torch.zeros(1, 7, dtype=torch.long), past_key_values=cache)
     with pytest.raises(ValueError, match=r"attention_mask must have shape \(batch, cached \+ new tokens\)"):
         ours(torch.tensor([[3]]), torch.ones(1, 1, dtype=torch.long), past_key_values=cache)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_sdpa_path_matches_float32():
+    ours, _ = random_pair(*CONFIGS[2])
+    ours = ours.cuda()
+    ids, mask = batch(64, "right")
+    ids, mask = ids.cuda(), mask.cuda()
+    reference = ours(ids, mask, labels=ids)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        fast = ours(ids, mask, labels=ids)
+    real = mask.bool()
+    assert (fast.logits.float() - reference.logits)[real].abs().max() < 0.1 * reference.logits.abs().max()
+    assert abs(fast.loss.item() - reference.loss.item()) < 0.05 * reference.loss.item()
