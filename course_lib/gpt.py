@@ -123,7 +123,8 @@ class GPTBlock(nn.Module):
     """One pre-LN decoder block: x = x + Attn(LN(x)); x = x + MLP(LN(x)), MLP = Linear -> GELU(tanh) -> Linear.
 
     Normalising *before* each sublayer (GPT-2) rather than after (BERT, the original Transformer) leaves the
-    residual path an identity from input to output, which is what lets deep stacks train without warm-up tricks.
+    residual path an identity from input to output, which makes deep stacks easier to train (less dependence on
+    learning-rate warm-up; Xiong et al., 2020).
     """
 
     def __init__(self, config: GPTConfig):

@@ -325,3 +325,15 @@ def test_cuda_bf16_sdpa_path_matches_float32():
     real = mask.bool()
     assert (fast.logits.float() - reference.logits)[real].abs().max() < 0.1 * reference.logits.abs().max()
     assert abs(fast.loss.item() - reference.loss.item()) < 0.05 * reference.loss.item()
+
+
+def test_initialisation_scales_the_residual_projections_like_gpt2():
+    torch.manual_seed(0)
+    config = GPTConfig.preset("mini")
+    block = GPTLMHeadModel(config).transformer.blocks[0]
+    residual_std = 0.02 / (2 * config.num_layers) ** 0.5  # GPT-2 paper, section 2.3
+    for name, std in (("attention.output", residual_std), ("output", residual_std), ("intermediate", 0.02),
+                      ("attention.query", 0.02)):
+        weight = block.get_submodule(name).weight
+        assert abs(weight.std().item() - std) < 0.05 * std, f"{name}.weight has std {weight.std():.5f}, not {std:.5f}"
+        assert torch.all(block.get_submodule(name).bias == 0)
