@@ -265,8 +265,8 @@ def beam_search(model: Seq2SeqTransformer, src_ids, src_mask=None, max_new_token
     so length_penalty = 0 ranks by total log-probability (which favours short outputs, every token costing
     probability), 1 by the mean per token, and values above 1 favour longer outputs (as transformers'
     `length_penalty`). A hypothesis that reaches max_new_tokens without EOS is ranked the same way. The search for a
-    source stops when `beam_width` hypotheses are finished and no live beam could still beat the worst of them;
-    beam_width = 1 is greedy search.
+    source stops as soon as no live beam could still beat its best finished hypothesis (an exact test: the result is
+    that of running every beam to max_new_tokens); beam_width = 1 is greedy search.
     """
     if not isinstance(beam_width, int) or beam_width < 1:
         raise ValueError(f"beam_width must be an integer >= 1 (1 = greedy), got {beam_width!r}")
@@ -281,7 +281,7 @@ def beam_search(model: Seq2SeqTransformer, src_ids, src_mask=None, max_new_token
     beams = torch.full((batch * W, 1), config.bos_token_id, dtype=torch.long, device=src_ids.device)
     scores = torch.full((batch, W), float("-inf"), device=src_ids.device)
     scores[:, 0] = 0.0  # the W beams start identical: keep one, so the first step does not pick one token W times
-    finished = [[] for _ in range(batch)]  # per source: (normalised score, generated tokens)
+    best = [(float("-inf"), None)] * batch  # per source: the best finished (normalised score, generated tokens)
     done = [False] * batch
 
     def normalised(total, length):
@@ -303,7 +303,7 @@ def beam_search(model: Seq2SeqTransformer, src_ids, src_mask=None, max_new_token
                 beam, token = divmod(index, vocab)
                 if token == config.eos_token_id:
                     sequence = torch.cat([beams[b * W + beam, 1:], beams.new_tensor([token])])
-                    finished[b].append((normalised(total, step), sequence))
+                    best[b] = max(best[b], (normalised(total, step), sequence), key=lambda h: h[0])
                 else:
                     kept.append((total, b * W + beam, token))
             while len(kept) < W:  # fewer live candidates than beams (a finished source, a tiny vocabulary)
@@ -311,14 +311,11 @@ def beam_search(model: Seq2SeqTransformer, src_ids, src_mask=None, max_new_token
             for j, (total, row, token) in enumerate(kept):
                 next_scores[b, j] = total
                 next_beams.append(torch.cat([beams[row], beams.new_tensor([token])]))
-            finished[b].sort(key=lambda h: h[0], reverse=True)
-            del finished[b][W:]
             best_live = next_scores[b].max().item()
             # log-probabilities only add up to <= 0, so a live beam's best possible final score is its score now
-            # divided by the largest length it could reach (length_penalty >= 0), or by the next one (< 0)
-            reach = max_new_tokens if length_penalty >= 0 else step + 1
-            if len(finished[b]) == W and (best_live == float("-inf")
-                                          or normalised(best_live, reach) <= finished[b][-1][0]):
+            # divided by the largest length it could reach (length_penalty >= 0), or by the smallest (< 0)
+            reach = max_new_tokens if length_penalty >= 0 else min(step + 1, max_new_tokens)
+            if best_live == float("-inf") or normalised(best_live, reach) <= best[b][0]:
                 done[b] = True
         beams, scores = torch.stack(next_beams), next_scores
         if all(done):
@@ -327,9 +324,9 @@ def beam_search(model: Seq2SeqTransformer, src_ids, src_mask=None, max_new_token
         if not done[b]:  # max_new_tokens reached: live beams compete as they are
             for j in range(W):
                 if scores[b, j] > float("-inf"):
-                    finished[b].append((normalised(scores[b, j].item(), beams.shape[1] - 1), beams[b * W + j, 1:]))
-        finished[b].sort(key=lambda h: h[0], reverse=True)
-    best = [finished[b][0][1] for b in range(batch)]
+                    full_length = (normalised(scores[b, j].item(), beams.shape[1] - 1), beams[b * W + j, 1:])
+                    best[b] = max(best[b], full_length, key=lambda h: h[0])
+    best = [sequence for _, sequence in best]
     out = torch.full((batch, 1 + max(len(s) for s in best)), config.pad_token_id, dtype=torch.long,
                      device=src_ids.device)
     out[:, 0] = config.bos_token_id

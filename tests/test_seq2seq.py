@@ -209,3 +209,43 @@ def test_bad_inputs_raise_value_errors():
     with pytest.raises(ValueError, match="unknown Seq2Seq preset"):
         Seq2SeqConfig.preset("huge")
     assert Seq2SeqConfig.preset("base").hidden_size == 512
+
+
+def reference_beam(model, src, max_new_tokens, beam_width, length_penalty):
+    """Beam search written plainly, one hypothesis at a time, and never stopping early: each step ranks every
+    extension of every live beam, sends those ending in EOS to the finished list while fewer than beam_width live
+    ones are kept, runs to max_new_tokens, and returns the best finished or full-length hypothesis."""
+    config = model.config
+    live, finished = [((), 0.0)], []
+    for step in range(1, max_new_tokens + 1):
+        tgt = torch.tensor([[config.bos_token_id, *tokens] for tokens, _ in live])
+        log_probs = model(src.expand(len(live), -1), tgt).logits[:, -1].log_softmax(-1).tolist()
+        candidates = [(tokens + (t,), total + row[t]) for (tokens, total), row in zip(live, log_probs)
+                      for t in range(config.tgt_vocab_size)]
+        candidates.sort(key=lambda c: c[1], reverse=True)
+        live = []
+        for tokens, total in candidates:
+            if len(live) == beam_width:
+                break
+            if tokens[-1] == config.eos_token_id:
+                finished.append((tokens, total / step ** length_penalty))
+            else:
+                live.append((tokens, total))
+    finished += [(tokens, total / max_new_tokens ** length_penalty) for tokens, total in live]
+    return max(finished, key=lambda f: f[1])[0]
+
+
+@pytest.mark.parametrize("beam_width, length_penalty", [(2, 1.0), (3, 0.0), (3, 2.0), (4, -0.5)])
+def test_beam_search_with_early_stopping_equals_a_plain_beam_search_that_never_stops(beam_width, length_penalty):
+    config = Seq2SeqConfig(src_vocab_size=7, tgt_vocab_size=5, hidden_size=8, num_encoder_layers=1,
+                           num_decoder_layers=1, num_heads=2, intermediate_size=16, max_position_embeddings=10,
+                           dropout=0.0)
+    src = torch.tensor([[3, 4, 5, 6]])
+    for seed in range(4):
+        torch.manual_seed(seed)
+        model = Seq2SeqTransformer(config).eval()
+        with torch.no_grad():
+            model.generator.bias[config.eos_token_id] += 1.0  # EOS competitive, so hypotheses finish early
+            expected = reference_beam(model, src, 7, beam_width, length_penalty)
+        got = beam_search(model, src, max_new_tokens=7, beam_width=beam_width, length_penalty=length_penalty)
+        assert got[0, 1:1 + len(expected)].tolist() == list(expected), f"seed {seed}: {got[0].tolist()} vs {expected}"
