@@ -55,7 +55,8 @@ def model_pair(name, **overrides):
 def bench_train_step(name, repeats, seq_len):
     ours, theirs = model_pair(name)
     ours.train(), theirs.train()
-    ids = torch.randint(0, ours.config.vocab_size, (TRAIN_BATCH[name], seq_len), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(0, ours.config.vocab_size, (TRAIN_BATCH[name], seq_len),
+                        generator=torch.Generator().manual_seed(0))
     optimizers = [torch.optim.AdamW(m.parameters(), lr=1e-5) for m in (ours, theirs)]
 
     def step(model, optimizer):

@@ -166,7 +166,8 @@ class GPTModel(nn.Module):
         for name, module in self.named_modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 residual_branch = name.endswith(".output")
-                nn.init.normal_(module.weight, std=std / math.sqrt(2 * self.config.num_layers) if residual_branch else std)
+                scale = 1 / math.sqrt(2 * self.config.num_layers) if residual_branch else 1.0
+                nn.init.normal_(module.weight, std=std * scale)
             if isinstance(module, nn.Linear):
                 nn.init.zeros_(module.bias)
             if isinstance(module, nn.LayerNorm):

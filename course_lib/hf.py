@@ -359,7 +359,8 @@ def _load_gpt_directory(folder: Path, hf_config: dict, state: dict) -> GPTLMHead
                          f"unexpected {unexpected[:5]}")
     for key, tensor in converted.items():
         if tensor.shape != own[key].shape:
-            raise ValueError(f"{key}: checkpoint has shape {tuple(tensor.shape)}, model expects {tuple(own[key].shape)}")
+            raise ValueError(f"{key}: checkpoint has shape {tuple(tensor.shape)}, model expects "
+                             f"{tuple(own[key].shape)}")
     model.load_state_dict(converted)
     return model.eval()
 

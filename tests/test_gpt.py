@@ -7,11 +7,15 @@ KV cache. Everything runs in float32 on tiny configs, in seconds.
 import pytest
 import torch
 import torch.nn.functional as F
+import transformers
 from torch import nn
 
 from course_lib.attention import (KVCache, MultiHeadCrossAttention, MultiHeadSelfAttention, causal_mask,
                                   merge_heads, split_heads)
+from course_lib.gpt import GPTCache, GPTConfig, GPTLMHeadModel, GPTModel
+from course_lib.hf import gpt_from_transformers, gpt_state_dict_from_transformers, gpt_to_transformers, load_hf_directory
 
+transformers.logging.set_verbosity_error()
 ATOL = 1e-5
 
 
@@ -120,13 +124,6 @@ def test_cross_attention_matches_torch_multihead_attention(output_attentions):
 
 # --- GPT against transformers' GPT-2 ----------------------------------------------------------------------
 
-import transformers  # noqa: E402
-
-from course_lib.gpt import GPTCache, GPTConfig, GPTLMHeadModel, GPTModel  # noqa: E402
-from course_lib.hf import (gpt_from_transformers, gpt_state_dict_from_transformers, gpt_to_transformers,  # noqa: E402
-                           load_hf_directory)
-
-transformers.logging.set_verbosity_error()
 
 # (layers, hidden, heads, vocab, intermediate): different depths, widths, head counts, vocabularies, FFN widths
 CONFIGS = [(1, 16, 1, 37, 64), (2, 24, 3, 101, 40), (3, 32, 4, 64, 128)]
