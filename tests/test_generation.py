@@ -83,6 +83,21 @@ def test_greedy_is_token_identical_to_transformers_generate(use_cache):
     assert torch.equal(generate(model, single, 12), hf_model.generate(single, max_new_tokens=12, do_sample=False))
 
 
+@pytest.mark.parametrize("settings", [dict(temperature=0.8), dict(top_k=10), dict(top_p=0.9, temperature=1.2),
+                                      dict(top_k=20, top_p=0.8, temperature=0.7)], ids=str)
+def test_sampling_draws_the_tokens_transformers_draws_from_the_same_seed(settings):
+    # both sides call torch.multinomial on the global generator with the same (B, V) distribution each step
+    model = tiny_gpt(1)
+    hf_model = gpt_to_transformers(model).eval()
+    ids, mask, _ = prompts()
+    torch.manual_seed(3)
+    ours = generate(model, ids, 15, attention_mask=mask, do_sample=True, **settings)
+    torch.manual_seed(3)
+    theirs = hf_model.generate(ids, attention_mask=mask, max_new_tokens=15, do_sample=True, pad_token_id=0,
+                               **{"top_k": 0, **settings})  # top_k=0: off (transformers' default is 50)
+    assert torch.equal(ours, theirs)
+
+
 def test_left_padding_gives_the_tokens_of_each_prompt_alone():
     model = tiny_gpt()
     ids, mask, alone = prompts()

@@ -124,7 +124,6 @@ def test_cross_attention_matches_torch_multihead_attention(output_attentions):
 
 # --- GPT against transformers' GPT-2 ----------------------------------------------------------------------
 
-
 # (layers, hidden, heads, vocab, intermediate): different depths, widths, head counts, vocabularies, FFN widths
 CONFIGS = [(1, 16, 1, 37, 64), (2, 24, 3, 101, 40), (3, 32, 4, 64, 128)]
 
