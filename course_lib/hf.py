@@ -241,9 +241,13 @@ def gpt_config_from_transformers(hf_config) -> GPTConfig:
 
 
 def gpt_config_to_transformers(config: GPTConfig, **extra):
+    """A transformers GPT2Config for `config`; `extra` sets further GPT2Config attributes (e.g. eos_token_id)."""
     from transformers import GPT2Config
     values = {theirs: getattr(config, ours) for ours, theirs in _GPT_CONFIG_NAMES.items()}
-    return GPT2Config(**values, embd_pdrop=config.hidden_dropout_prob, activation_function="gelu_new", **extra)
+    # GPT2Config's default BOS/EOS is OpenAI's <|endoftext|> = 50256, which a smaller vocabulary does not have
+    special = {} if config.vocab_size > 50256 else {"bos_token_id": None, "eos_token_id": None}
+    return GPT2Config(**values, embd_pdrop=config.hidden_dropout_prob, activation_function="gelu_new",
+                      **{**special, **extra})
 
 
 def _gpt_outside_blocks(rest: str, name: str, to_course: bool) -> tuple[str, str]:

@@ -221,6 +221,13 @@ def test_saved_gpt2_folder_loads_offline(tmp_path):
     assert isinstance(model, GPTLMHeadModel) and not model.training
     ids = torch.tensor([[5, 6, 7, 8]])
     assert torch.allclose(model(ids).logits, theirs(ids).logits, atol=ATOL)
+    # OpenAI's own gpt2 folder: keys without "transformer.", no lm_head, old causal-mask buffers
+    from safetensors.torch import save_file
+    openai_style = {k.removeprefix("transformer."): v.contiguous() for k, v in theirs.state_dict().items()
+                    if not k.startswith("lm_head")}
+    openai_style["h.0.attn.bias"] = torch.ones(1, 1, 32, 32).tril()
+    save_file(openai_style, tmp_path / "model.safetensors")
+    assert torch.allclose(load_hf_directory(tmp_path)(ids).logits, theirs(ids).logits, atol=ATOL)
 
 
 def test_cache_step_by_step_equals_full_forward_and_transformers_cache():
