@@ -1,8 +1,9 @@
-"""Self-attention, from the softmax up to BERT's multi-head self-attention.
+"""Attention, from the softmax up to multi-head self-attention (BERT, GPT) and cross-attention (seq2seq).
 
 The functions follow the source document's §4.1 symbol by symbol:
 Q = XW^Q, K = XW^K, V = XW^V;  S = QKᵀ;  S' = S / √d_k;  A = softmax(S');  Z = AV.
-Chapter 2 asks the learner to write the first four, chapter 3 the head reshapes and the module.
+Chapter 2 asks the learner to write the first four, chapter 3 the head reshapes and the module; chapters 6 and 7
+add the causal mask, cross-attention (queries from one sequence, keys and values from another) and the KV cache.
 """
 import math
 
@@ -63,10 +64,44 @@ def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return attention_mask.bool()[:, None, None, :]
 
 
-class MultiHeadSelfAttention(nn.Module):
-    """BERT's self-attention: h heads of size hidden/h, then an output projection.
+def causal_mask(num_queries: int, num_keys: int, device=None) -> torch.Tensor:
+    """Bool (num_queries, num_keys), True where a query may attend: the queries are the *last* num_queries of the
+    num_keys positions (num_keys > num_queries when earlier keys come from a KV cache), so query i sees keys
+    0 .. i + (num_keys - num_queries) and nothing after itself."""
+    return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).tril(diagonal=num_keys - num_queries)
 
-    Named like transformers' BertSelfAttention (query, key, value) so weights map one to one.
+
+class KVCache:
+    """One attention layer's keys and values of every position seen so far, each (B, h, m, d).
+
+    Generating token t needs the keys and values of tokens 0..t-1; they never change (causal attention), so they
+    are kept instead of being recomputed. `append` adds this step's and returns all of them. Memory grows as
+    2 (keys, values) × tokens × hidden × bytes per element, per layer and sequence.
+    """
+
+    def __init__(self):
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[-2]
+
+    def append(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """keys, values (B, h, n, d) of this step -> every key and value so far, (B, h, m + n, d)."""
+        if self.keys is None:
+            self.keys, self.values = keys, values
+        else:
+            self.keys = torch.cat([self.keys, keys], dim=-2)
+            self.values = torch.cat([self.values, values], dim=-2)
+        return self.keys, self.values
+
+
+class MultiHeadAttention(nn.Module):
+    """h heads of size hidden/h over queries, keys and values projected from the inputs, then an output projection.
+
+    The shared part of self- and cross-attention: the four projections (named like transformers'
+    BertSelfAttention: query, key, value, so weights map one to one) and `attend`, which picks the explicit
+    path (returns the weights) or the fused `F.scaled_dot_product_attention` (same math, faster, no weights).
     """
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.0):
@@ -80,14 +115,62 @@ class MultiHeadSelfAttention(nn.Module):
         self.output = nn.Linear(hidden_size, hidden_size)
         self.attention_dropout = nn.Dropout(dropout)
 
-    def forward(self, x, attention_mask=None, output_attentions: bool = False):
-        """x (B, n, hidden); attention_mask (B, n) of 1/0 or None -> (out (B, n, hidden), weights (B, h, n, n) or None)."""
-        q, k, v = (split_heads(proj(x), self.num_heads) for proj in (self.query, self.key, self.value))
-        mask = None if attention_mask is None else padding_mask(attention_mask)
+    def attend(self, q, k, v, key_mask=None, causal: bool = False, output_attentions: bool = False):
+        """q (B, h, n, d), k and v (B, h, m, d); key_mask (B, m) of 1 (token) / 0 (padding) or None; causal: the n
+        queries are the last n of the m positions and see no later key -> (out (B, n, hidden), weights or None)."""
+        n, m = q.shape[-2], k.shape[-2]
+        causal = causal and n > 1  # a single newest query may see every key so far: nothing to hide
+        mask = None if key_mask is None else padding_mask(key_mask)
         if output_attentions:
+            if causal:
+                mask = causal_mask(n, m, q.device) if mask is None else mask & causal_mask(n, m, q.device)
             z, weights = scaled_dot_product_attention(q, k, v, mask, self.attention_dropout)
         else:
             # Fast path: fused kernels (flash / memory-efficient on CUDA), same math.
             p = self.attention_dropout.p if self.training else 0.0
-            z, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p), None
+            if causal and mask is None and n == m:
+                z = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+            else:
+                # is_causal aligns the mask top-left, which is wrong when a cache makes m > n, and cannot be
+                # combined with a padding mask: spell the causal mask out instead.
+                if causal:
+                    mask = causal_mask(n, m, q.device) if mask is None else mask & causal_mask(n, m, q.device)
+                z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            weights = None
         return self.output(merge_heads(z)), weights
+
+
+class MultiHeadSelfAttention(MultiHeadAttention):
+    """Self-attention: queries, keys and values all come from x. BERT's is bidirectional; `causal=True` (GPT, the
+    seq2seq decoder) lets each position see only itself and earlier ones."""
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.0, causal: bool = False):
+        super().__init__(hidden_size, num_heads, dropout)
+        self.causal = causal
+
+    def forward(self, x, attention_mask=None, output_attentions: bool = False, cache: KVCache | None = None):
+        """x (B, n, hidden); attention_mask (B, m) of 1/0 over every key or None, where m = n, or, with a `cache`
+        holding p earlier positions, m = p + n (this step's keys are appended to the cache first)
+        -> (out (B, n, hidden), weights (B, h, n, m) or None)."""
+        q, k, v = (split_heads(proj(x), self.num_heads) for proj in (self.query, self.key, self.value))
+        if cache is not None:
+            k, v = cache.append(k, v)
+        return self.attend(q, k, v, attention_mask, self.causal, output_attentions)
+
+
+class MultiHeadCrossAttention(MultiHeadAttention):
+    """Cross-attention: queries from x (the decoder), keys and values from `context` (the encoder's output), so
+    every target position can look at every source position (the translation's alignment)."""
+
+    def forward(self, x, context, context_mask=None, output_attentions: bool = False, cache: KVCache | None = None):
+        """x (B, n, hidden), context (B, m, hidden), context_mask (B, m) of 1/0 or None -> (out (B, n, hidden),
+        weights (B, h, n, m) or None). The context does not change while a target is generated, so a `cache`
+        holds its keys and values after the first call, which then skips their projections."""
+        q = split_heads(self.query(x), self.num_heads)
+        if cache is not None and len(cache):
+            k, v = cache.keys, cache.values
+        else:
+            k, v = (split_heads(proj(context), self.num_heads) for proj in (self.key, self.value))
+            if cache is not None:
+                cache.append(k, v)
+        return self.attend(q, k, v, context_mask, causal=False, output_attentions=output_attentions)
