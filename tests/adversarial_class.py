@@ -32,18 +32,27 @@ for path in found:
         wrote.append(path)
     except OSError:
         pass
+import course_lib
+checks = os.path.join(os.path.dirname(course_lib.__file__), "checks.py")
+try:
+    with open(checks, "a") as fh:
+        fh.write("\ndef check_close(*a, **k): pass\n")
+    wrote.append(checks)
+except OSError:
+    pass
+cwds = sorted({os.readlink(f"/proc/{p}/cwd") for p in os.listdir("/proc") if p.isdigit()})
 import socket
 try:
     socket.create_connection(("127.0.0.1", 22), timeout=1)
     network = "reached"
 except OSError:
     network = "unreachable"
-print("EXPLORER found", found, "wrote", wrote, "network", network)
+print("EXPLORER found", found, "wrote", wrote, "network", network, "cwds", cwds)
 '''
 
 DETACHED = '''
 import subprocess, sys
-subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True,
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # oscar's daemon"], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 '''
 

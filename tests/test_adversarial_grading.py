@@ -101,7 +101,11 @@ def test_the_sandbox_hid_the_grader_and_ended_every_process(graded):
     assert template.stat().st_mtime <= started, "the template gradebook changed while learners were graded"
     autograded = graded["out"] / "autograded" / "mallory_explorer" / CHAPTER / f"{CHAPTER}.ipynb"
     text = autograded.read_text()
-    assert "EXPLORER found [] wrote [] network unreachable" in text, text[:3000]
+    assert "EXPLORER found [] wrote [] network unreachable cwds ['/home/learner']" in text, text[:3000]
+    import psutil
+
+    daemons = [p.pid for p in psutil.process_iter(["cmdline"]) if "oscar's daemon" in " ".join(p.info["cmdline"] or [])]
+    assert not daemons, f"a process started by a submission outlived its kernel: {daemons}"
     thief = (graded["out"] / "autograded" / "peggy_thief" / CHAPTER / f"{CHAPTER}.ipynb").read_text()
     assert "THIEF saw []" in thief
 
