@@ -29,7 +29,7 @@ from . import sandbox, worker
 from .cells import cell_failures, find_tampering, grade_cells, read_notebook, restore_metadata
 from .collect import Submission, find_submissions, submission_extras
 from .gradebook import merge
-from .report import _fmt, plain, summary, totals, write_csv
+from .report import fmt_points, plain, summary, totals, write_csv
 
 DEFAULT_LEARNER_TIMEOUT = 1800
 
@@ -226,7 +226,7 @@ def grade(submissions: Path, settings: GradeSettings, only: list[str] | None = N
             except Exception as e:  # noqa: BLE001 - the CSV still gets this learner's row
                 r["status"], r["message"] = "error", plain(f"could not record in the gradebook: {e!r}", 500)
             pts, mx, _ = totals(r)
-            say(f"  {r['student']:<16} {r['chapter']:<20} {_fmt(pts):>5}/{_fmt(mx):<5} "
+            say(f"  {r['student']:<16} {r['chapter']:<20} {fmt_points(pts):>5}/{fmt_points(mx):<5} "
                 f"{r['status']:<8} {r['seconds']:6.1f} s")
             results.append(r)
     results.sort(key=lambda r: (r["chapter"], r["student"]))
@@ -284,11 +284,11 @@ def check(notebook: Path, *, chapter: str | None = None, source: Path | None = N
         print(f"could not grade: {plain(r['message'])}")
     for c in r["cells"]:
         if c["kind"] == "manual":
-            mark, pts = "·", f"?/{_fmt(c['max'])} (graded by hand)"
+            mark, pts = "·", f"?/{fmt_points(c['max'])} (graded by hand)"
         else:
             ok = (c["score"] or 0) >= c["max"]
             failed |= not ok
-            mark, pts = ("✓" if ok else "✗"), f"{_fmt(c['score'] or 0)}/{_fmt(c['max'])}"
+            mark, pts = ("✓" if ok else "✗"), f"{fmt_points(c['score'] or 0)}/{fmt_points(c['max'])}"
         line = f"{mark} {c['grade_id']:<28} {pts}"
         if c.get("error"):
             line += f"\n      {plain(c['error'], 400)}"
@@ -298,7 +298,7 @@ def check(notebook: Path, *, chapter: str | None = None, source: Path | None = N
     for t in r.get("slips", []):
         print(f"~ {plain(t['grade_id'], 80)}: {plain(t['what'])}")
     pts, mx, pending = totals(r)
-    print(f"total: {_fmt(pts)}/{_fmt(mx)} points" + (f", {_fmt(pending)} graded by hand" if pending else ""))
+    print(f"total: {fmt_points(pts)}/{fmt_points(mx)} points" + (f", {fmt_points(pending)} graded by hand" if pending else ""))
     return 1 if failed else 0
 
 
