@@ -46,7 +46,7 @@ c.GuardedExecute.sandbox = False  # course grade sets it per learner, with the s
 # witness, survives a dead or stuck kernel) replaces Execute, and SaveVerdicts (the course's rule for a test
 # cell: stderr costs nothing, a shown value or earlier tampering fails it) replaces SaveAutoGrades; the
 # other steps are nbgrader 0.9's defaults. `course grade` turns the sandbox on per learner
-# (GuardedExecute.sandbox_home/sandbox_site); plain `nbgrader autograde` and Validate run unsandboxed.
+# (GuardedExecute.sandbox_files/sandbox_site); plain `nbgrader autograde` and Validate run unsandboxed.
 c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
 # A deleted graded cell is put back (and run) from the source version instead of silently scoring 0.
 c.OverwriteCells.add_missing_cells = True

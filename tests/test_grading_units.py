@@ -83,7 +83,7 @@ def test_student_ids_are_matched_whole():
 
 
 def test_the_sandbox_hides_the_network_the_processes_and_the_checkout(tmp_path):
-    args = sandbox.bwrap_args(home=tmp_path / "h", site=tmp_path / "s", ipc=tmp_path / "i", env={})
+    args = sandbox.bwrap_args(files=tmp_path / "f", site=tmp_path / "s", ipc=tmp_path / "i", env={})
     for flag in ("--unshare-net", "--unshare-pid", "--die-with-parent", "--clearenv"):
         assert flag in args
     repo = str(Path(__file__).resolve().parents[1])

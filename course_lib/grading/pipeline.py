@@ -113,14 +113,14 @@ def grade_one(sub: Submission, settings: GradeSettings) -> dict:
         shutil.rmtree(work)
     dest = work / "submitted" / sub.student / sub.chapter
     dest.mkdir(parents=True)
-    (work / "home").mkdir()
+    (work / "files").mkdir()
     nbformat.write(sub_nb, dest / f"{sub.chapter}.ipynb")
     for extra in submission_extras(sub.path, sub.chapter):
         shutil.copy(extra, dest / extra.name)
-        shutil.copy(extra, work / "home" / extra.name)  # data files a notebook opens by name
+        shutil.copy(extra, work / "files" / extra.name)  # data files a notebook opens by name
     shutil.copy(out / ".work" / f"{sub.chapter}.template.db", work / "gradebook.db")
     write_nbgrader_config(work, source=settings.source, release=out / "release", extra={
-        **settings.nbgrader_extra(), "GuardedExecute.sandbox_home": str(work / "home"),
+        **settings.nbgrader_extra(), "GuardedExecute.sandbox_files": str(work / "files"),
         "GuardedExecute.sandbox_site": str(out / ".work" / "site")})
     result["workdir"] = str(work)
 

@@ -111,8 +111,10 @@ class GuardedExecute(Execute):
                            ).tag(config=True)
     sandbox = Bool(True, help="Run the kernel in the bubblewrap sandbox (course_lib.grading.sandbox)."
                    ).tag(config=True)
-    sandbox_home = Unicode("", help="The kernel's private writable folder (HOME inside the sandbox)."
-                           ).tag(config=True)
+    sandbox_files = Unicode("", help="A folder whose files appear, read-only, in the sandboxed kernel's home "
+                            "(the files submitted with the notebook).").tag(config=True)
+    disk_limit = Unicode("1G", help="Size of the sandboxed kernel's home and of its /tmp (in memory), and of "
+                         "any one file it writes.").tag(config=True)
     sandbox_site = Unicode("", help="The folder holding the course_lib snapshot the kernel imports."
                            ).tag(config=True)
     witness = Bool(True, help="Arm course_lib.grading.integrity before the first cell, check after each."
@@ -140,12 +142,14 @@ class GuardedExecute(Execute):
         km.transport = "ipc"
         km.ip = os.path.join(self._ipc, "k")
         km.connection_file = os.path.join(self._ipc, "kernel.json")
-        prefix = sandbox.limits_args(memory_bytes=parse_size(self.memory_limit), cpu_seconds=self.cpu_limit)
+        disk = parse_size(self.disk_limit)
+        prefix = sandbox.limits_args(memory_bytes=parse_size(self.memory_limit), cpu_seconds=self.cpu_limit,
+                                     file_bytes=disk)
         if self.sandbox:
-            if not (self.sandbox_home and self.sandbox_site):
-                raise RuntimeError("GuardedExecute.sandbox needs sandbox_home and sandbox_site")
-            prefix += sandbox.bwrap_args(home=self.sandbox_home, site=self.sandbox_site, ipc=self._ipc,
-                                         env=dict(os.environ))
+            if not (self.sandbox_files and self.sandbox_site):
+                raise RuntimeError("GuardedExecute.sandbox needs sandbox_files and sandbox_site")
+            prefix += sandbox.bwrap_args(files=self.sandbox_files, site=self.sandbox_site, ipc=self._ipc,
+                                         env=dict(os.environ), disk_bytes=disk)
         km.command_prefix = prefix
         await super().async_start_new_kernel(**kwargs)
 
@@ -161,6 +165,8 @@ class GuardedExecute(Execute):
                 f"import course_lib.grading.integrity as _w; _w.arm({log_path!r}); del _w", timeout=120)
             if reply is None or reply["content"].get("status") != "ok":
                 raise RuntimeError(f"the grading kernel could not load course_lib: {reply and reply['content']}")
+        # the sockets are bound: from now on the kernel can write nothing to the grader's disk
+        os.chmod(self._ipc, 0o555)
         return kc
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
@@ -250,6 +256,7 @@ class GuardedExecute(Execute):
                 self._log.close()
                 self._log = None
             if self._ipc:
+                os.chmod(self._ipc, 0o700)
                 shutil.rmtree(self._ipc, ignore_errors=True)
                 self._ipc = None
         resources[FINDINGS] = list(self._findings)
