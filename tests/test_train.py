@@ -1,15 +1,18 @@
 """The training loop: it learns, it is reproducible, it resumes, and it trains data-parallel."""
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from course_lib import BertConfig, BertForPreTraining, BertForSequenceClassification
 from course_lib.checkpoint import load_checkpoint, save_checkpoint
+from course_lib.runtime import set_seed
 from course_lib.train import evaluate, linear_warmup_decay, train
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -95,6 +98,15 @@ def test_gradient_accumulation_never_carries_gradients_into_the_next_epoch():
     for k, (seen, want) in enumerate(zip(optimizer.seen, expected)):
         assert torch.allclose(seen, want, atol=1e-6, rtol=1e-4), f"step {k + 1} stepped on the wrong gradient"
     assert all(p.grad is None for p in model.parameters()), "gradients left over after the last step"
+
+
+def test_set_seed_seeds_python_torch_and_numpy():
+    draws = []
+    for seed in (3, 3, 4):
+        set_seed(seed)
+        draws.append((random.random(), torch.rand(1).item(), np.random.rand()))
+    assert draws[0] == draws[1], "the same seed gave different draws"
+    assert all(a != b for a, b in zip(draws[0], draws[2])), "a different seed gave the same draw"
 
 
 def test_time_budget_stops_the_run():
