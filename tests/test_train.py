@@ -15,8 +15,7 @@ from course_lib.checkpoint import load_checkpoint, save_checkpoint
 from course_lib.runtime import set_seed
 from course_lib.train import evaluate, linear_warmup_decay, train
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ddp_worker import make_model_and_batch  # noqa: E402
+from ddp_worker import make_model_and_batch  # tests/ is on sys.path (conftest.py)
 
 
 def pretraining_batch(seed=0, vocab=64):
