@@ -4,6 +4,7 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
+# torch's version is also pinned in constraints.txt: another TORCH needs CONSTRAINTS= (or a new lock) with it
 TORCH  ?= torch==2.13.0
 # extra pip options for the torch install, e.g. PIP_TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 PIP_TORCH_ARGS ?=
