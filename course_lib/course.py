@@ -10,10 +10,12 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -283,6 +285,57 @@ def lab_command(my_work: Path, *, port: int, token: str, ip: str = "127.0.0.1", 
     return cmd + list(extra or [])
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def run_until_stopped(cmd: list[str], *, stop_signals=STOP_SIGNALS, grace_s: float = 30.0, **popen_kwargs) -> int:
+    """Run a long-lived child (a server) and wait for it. SIGINT, SIGTERM or SIGHUP sent to this process is
+    passed on to the child as SIGTERM (the request to shut down cleanly that servers honour; a terminal's
+    Ctrl-C reaches the child itself too), and this keeps waiting until the child has exited: stopping this
+    process never leaves the child running. A child still running `grace_s` seconds after the first request
+    is killed (not sooner: people press Ctrl-C twice, and a killed JupyterLab would leave its kernels running).
+    A signal this process ignores (`nohup`) stays ignored. Returns 0 when the child ended on request, else its
+    exit status (128 + N for a child killed by signal N)."""
+    child = subprocess.Popen(cmd, **popen_kwargs)
+    requests: list[int] = []
+    timer = threading.Timer(grace_s, lambda: _kill(child))
+    timer.daemon = True
+
+    def request_stop(signum, frame):
+        requests.append(signum)
+        try:
+            child.terminate()
+        except ProcessLookupError:
+            pass
+        if len(requests) == 1:
+            timer.start()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+        for signum in stop_signals:
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                previous[signum] = signal.signal(signum, request_stop)
+    try:
+        code = child.wait()  # a handler runs during the wait, which then goes on (PEP 475)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        timer.cancel()
+        if child.poll() is None:  # an exception here: the child must not outlive this process either
+            _kill(child)
+            child.wait()
+    if requests:
+        return 0
+    return code if code >= 0 else 128 - code
+
+
+def _kill(child: subprocess.Popen) -> None:
+    try:
+        child.kill()
+    except ProcessLookupError:
+        pass
+
+
 def lab(args) -> int:
     root = repo_root()
     notebooks = root / "notebooks"
@@ -308,11 +361,9 @@ def lab(args) -> int:
     if args.dry_run:
         print("would run:", " ".join(cmd))
         return 0
-    # run from the checkout so the nbgrader extension (Validate button) reads the course's config
-    try:
-        return subprocess.call(cmd, cwd=root, env=os.environ.copy())
-    except KeyboardInterrupt:
-        return 0
+    # run from the checkout so the nbgrader extension (Validate button) reads the course's config; Ctrl-C or
+    # SIGTERM to `course lab` shuts the server down (and waits for it) rather than leaving it running
+    return run_until_stopped(cmd, cwd=root, env=os.environ.copy())
 
 
 if __name__ == "__main__":

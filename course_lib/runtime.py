@@ -2,6 +2,7 @@
 import os
 import random
 
+import numpy as np
 import torch
 
 
@@ -21,6 +22,7 @@ def device(prefer: str | None = None) -> torch.device:
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python's, and torch's (CPU and every GPU) random generators."""
+    """Seed Python's, numpy's (the global `np.random` one) and torch's (CPU and every GPU) random generators."""
     random.seed(seed)
+    np.random.seed(seed % 2**32)  # numpy takes 0 <= seed < 2**32; torch and Python take any int
     torch.manual_seed(seed)

@@ -137,7 +137,8 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
     if max_steps is None and epochs is None and time_budget_s is None:
         raise ValueError("say how long to train: give max_steps, epochs or time_budget_s")
     if epochs is not None and max_steps is None:
-        max_steps = math.ceil(epochs * len(train_loader) / grad_accum_steps)
+        # an epoch ends with a step on its leftover batches (see below), so it has ceil(len / accum) steps
+        max_steps = math.ceil(epochs * math.ceil(len(train_loader) / grad_accum_steps))
     distributed = _distributed()
     rank = dist.get_rank() if distributed else 0
     if device is None:
@@ -172,14 +173,54 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
     start = time.perf_counter() - elapsed_before
     last_log, last_save, window = time.perf_counter(), time.perf_counter(), {"loss": 0.0, "n": 0, "tokens": 0}
     extra_losses = {}
+
+    def optimizer_step(n_batches: int) -> bool:
+        """One update from the `n_batches` accumulated batches; returns whether the run is over."""
+        nonlocal step, window, extra_losses, last_log, last_save
+        if n_batches < grad_accum_steps:  # a short group at the end of an epoch: make it their mean gradient
+            for param in model.parameters():
+                if param.grad is not None:
+                    param.grad.mul_(grad_accum_steps / n_batches)
+        elapsed = time.perf_counter() - start
+        multiplier = linear_warmup_decay(progress_fraction(elapsed), warmup, 1.0)
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * multiplier
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        window["n"] += 1
+        elapsed = time.perf_counter() - start
+        if not by_time:
+            bar.update(1)
+        else:
+            bar.update(min(int(elapsed), bar.total) - bar.n)
+        if step % log_every == 0:
+            now = time.perf_counter()
+            row = {"step": step, "loss": window["loss"] / window["n"], "lr": optimizer.param_groups[0]["lr"],
+                   "tokens_per_s": window["tokens"] * (dist.get_world_size() if distributed else 1)
+                   / max(now - last_log, 1e-9), "elapsed_s": elapsed}
+            row.update({k: total / count for k, (total, count) in extra_losses.items()})
+            history.append(row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.2e}")
+            window, extra_losses, last_log = {"loss": 0.0, "n": 0, "tokens": 0}, {}, now
+        if eval_loader is not None and eval_every and step % eval_every == 0:
+            history.append(_eval_row(model, eval_loader, dev, eval_batches, step, elapsed))
+        if checkpoint_dir is not None and rank == 0 and time.perf_counter() - last_save > checkpoint_every_s:
+            save_training_state(checkpoint_dir, model, optimizer, step, elapsed, history, train_loader)
+            last_save = time.perf_counter()
+        return _all_true(progress_fraction(elapsed) >= 1.0, dev)
+
     done = progress_fraction(elapsed_before) >= 1.0
     while not done:
-        for i, batch in enumerate(train_loader):
+        pending, pending_loss = 0, 0.0  # batches (and their summed loss) accumulated since the last step
+        for batch in train_loader:
             batch = _to(batch, dev)
             with _autocast(dev):
                 out = wrapped(**batch)
             (out.loss / grad_accum_steps).backward()
-            window["loss"] += out.loss.item() / grad_accum_steps
+            pending, pending_loss = pending + 1, pending_loss + out.loss.item()
             window["tokens"] += int(batch["attention_mask"].sum()) if "attention_mask" in batch \
                 else batch["input_ids"].numel()
             for name in ("mlm_loss", "nsp_loss"):  # averaged over the batches that have them (MLM-only ones lack NSP)
@@ -187,40 +228,22 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
                 if value is not None:
                     total, count = extra_losses.get(name, (0.0, 0))
                     extra_losses[name] = (total + value.item(), count + 1)
-            if (i + 1) % grad_accum_steps:
+            if pending < grad_accum_steps:
                 continue
-            elapsed = time.perf_counter() - start
-            multiplier = linear_warmup_decay(progress_fraction(elapsed), warmup, 1.0)
-            for group in optimizer.param_groups:
-                group["lr"] = group["initial_lr"] * multiplier
-            if max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            window["n"] += 1
-            elapsed = time.perf_counter() - start
-            if not by_time:
-                bar.update(1)
-            else:
-                bar.update(min(int(elapsed), bar.total) - bar.n)
-            if step % log_every == 0:
-                now = time.perf_counter()
-                row = {"step": step, "loss": window["loss"] / window["n"], "lr": optimizer.param_groups[0]["lr"],
-                       "tokens_per_s": window["tokens"] * (dist.get_world_size() if distributed else 1)
-                       / max(now - last_log, 1e-9), "elapsed_s": elapsed}
-                row.update({k: total / count for k, (total, count) in extra_losses.items()})
-                history.append(row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.2e}")
-                window, extra_losses, last_log = {"loss": 0.0, "n": 0, "tokens": 0}, {}, now
-            if eval_loader is not None and eval_every and step % eval_every == 0:
-                history.append(_eval_row(model, eval_loader, dev, eval_batches, step, elapsed))
-            if checkpoint_dir is not None and rank == 0 and time.perf_counter() - last_save > checkpoint_every_s:
-                save_training_state(checkpoint_dir, model, optimizer, step, elapsed, history, train_loader)
-                last_save = time.perf_counter()
-            done = _all_true(progress_fraction(elapsed) >= 1.0, dev)
+            window["loss"] += pending_loss / pending
+            done = optimizer_step(pending)
+            pending, pending_loss = 0, 0.0
             if done:
                 break
+        if pending and not done:
+            # The epoch ended `pending` batches short of a full accumulation. Step on them (as their mean
+            # gradient), as transformers' Trainer does, rather than zero them: every example then counts once
+            # per epoch (with few batches per epoch a dropped tail would be a real share of the data), and no
+            # gradient crosses into the next epoch, whose first step would otherwise average more batches
+            # than `grad_accum_steps`, some of them from the epoch before.
+            window["loss"] += pending_loss / pending
+            done = optimizer_step(pending)
+    model.zero_grad(set_to_none=True)  # a run stopped mid-accumulation leaves nothing for the next one
     bar.close()
     elapsed = time.perf_counter() - start
     if eval_loader is not None and (not history or "eval_loss" not in history[-1]):

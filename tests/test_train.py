@@ -1,19 +1,21 @@
 """The training loop: it learns, it is reproducible, it resumes, and it trains data-parallel."""
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from course_lib import BertConfig, BertForPreTraining, BertForSequenceClassification
 from course_lib.checkpoint import load_checkpoint, save_checkpoint
+from course_lib.runtime import set_seed
 from course_lib.train import evaluate, linear_warmup_decay, train
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ddp_worker import make_model_and_batch  # noqa: E402
+from ddp_worker import make_model_and_batch  # tests/ is on sys.path (conftest.py)
 
 
 def pretraining_batch(seed=0, vocab=64):
@@ -60,6 +62,50 @@ def test_schedule_and_history_contents():
     assert {"step", "loss", "lr", "tokens_per_s", "mlm_loss", "nsp_loss"} <= set(h[0])
     assert linear_warmup_decay(0, 10, 100) == 0.0 and linear_warmup_decay(10, 10, 100) == 1.0
     assert linear_warmup_decay(55, 10, 100) == pytest.approx(0.5) and linear_warmup_decay(150, 10, 100) == 0.0
+
+
+class RecordingSGD(torch.optim.SGD):
+    """SGD that records, at every step, the gradient it was given (all parameters, flattened)."""
+
+    def __init__(self, params, **kwargs):
+        super().__init__(params, **kwargs)
+        self.seen = []
+
+    def step(self, closure=None):
+        self.seen.append(torch.cat([p.grad.flatten() for g in self.param_groups for p in g["params"]
+                                    if p.grad is not None]).clone())
+        return super().step(closure)
+
+
+def test_gradient_accumulation_never_carries_gradients_into_the_next_epoch():
+    # 3 batches an epoch, 2 per step: each epoch is a full step (batches 0 and 1) and a step on the leftover
+    # batch 2 alone. With lr=0 the weights stay put, so every step's gradient must be the mean gradient of
+    # exactly its own batches; a leftover that leaked would show up in the first step of epoch 2.
+    batches = [pretraining_batch(s) for s in range(3)]
+    model = tiny(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    per_batch = []
+    for b in batches:
+        model.zero_grad(set_to_none=True)
+        model(**b).loss.backward()
+        per_batch.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    model.zero_grad(set_to_none=True)
+    optimizer = RecordingSGD(model.parameters(), lr=0.0)
+    train(model, batches, epochs=2, grad_accum_steps=2, optimizer=optimizer, max_grad_norm=None, warmup=0.0,
+          log_every=1, progress=False, device="cpu")
+    expected = [(per_batch[0] + per_batch[1]) / 2, per_batch[2]] * 2
+    assert len(optimizer.seen) == len(expected), f"{len(optimizer.seen)} optimizer steps in 2 epochs, expected 4"
+    for k, (seen, want) in enumerate(zip(optimizer.seen, expected)):
+        assert torch.allclose(seen, want, atol=1e-6, rtol=1e-4), f"step {k + 1} stepped on the wrong gradient"
+    assert all(p.grad is None for p in model.parameters()), "gradients left over after the last step"
+
+
+def test_set_seed_seeds_python_torch_and_numpy():
+    draws = []
+    for seed in (3, 3, 4):
+        set_seed(seed)
+        draws.append((random.random(), torch.rand(1).item(), np.random.rand()))
+    assert draws[0] == draws[1], "the same seed gave different draws"
+    assert all(a != b for a, b in zip(draws[0], draws[2])), "a different seed gave the same draw"
 
 
 def test_time_budget_stops_the_run():
