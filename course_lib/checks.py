@@ -190,6 +190,19 @@ def _library_globals():
             if m is not None and name != "__main__" and _isinstance(m, types.ModuleType)}
 
 
+def _is_library_class(cls) -> bool:
+    """A class that its module really defines (not one that only claims a library's __module__), outside __main__."""
+    module = sys.modules.get(_getattr(cls, "__module__", None) or "")
+    if module is None or module.__name__ == "__main__":
+        return False
+    obj = module
+    for part in (_getattr(cls, "__qualname__", "") or "").split("."):
+        obj = _getattr_static(obj, part, None)
+        if obj is None:
+            return False
+    return obj is cls
+
+
 _TRUSTED: dict = {}  # id -> wrapper made by substitute(): a course reference put in place of an earlier exercise
 
 
@@ -263,7 +276,7 @@ def _scan(answer, forbidden, keys):
         if wrapped is not None and _callable(wrapped):
             visit(wrapped, where, depth + 1)
         if _isinstance(value, type):
-            if value.__module__.startswith(("torch", "course_lib", "transformers", "builtins", "tokenizers")):
+            if _is_library_class(value):
                 return
             for name, member in list(vars(value).items()):
                 if _isinstance(member, (types.FunctionType, staticmethod, classmethod, property)):
@@ -317,7 +330,8 @@ def _guard_message(answer, finding) -> str:
     elif finding.how == "calls":
         what = f"`{name}` calls or holds `{ref}`{inside}"
     elif finding.how == "subclasses":
-        what = f"`{name}` is built on `{ref}` (a subclass of it){inside}"
+        return (f"`{name}` is built on `{ref}` (a subclass of it){inside}, which is switched off while your code is "
+                f"tested: write your own module yourself instead of subclassing it")
     else:
         what = f"`{name}` is a copy of `{ref}`'s code (rebuilt from it, or its source pasted){inside}"
     return (f"{what}, which is switched off while your function is tested: this exercise asks you to write it "
