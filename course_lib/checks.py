@@ -20,6 +20,7 @@ import contextlib
 import dis
 import functools
 import inspect
+import math
 import sys
 import types
 
@@ -51,6 +52,7 @@ _t_dtype = _TensorBase.dtype.__get__
 _t_getitem = _TensorBase.__getitem__
 _t_bool = _TensorBase.__bool__
 _getattr_static = inspect.getattr_static
+_isclose = math.isclose
 
 
 class ForbiddenCallError(RuntimeError):
@@ -134,6 +136,13 @@ def same(a, b, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
     if _type(a) not in _PLAIN_TENSOR_TYPES or _type(b) not in _PLAIN_TENSOR_TYPES or _shape(a) != _shape(b):
         return False
     return bool(_allclose(_t_double(a), _t_to(_t_double(b), _t_device(a)), atol=atol, rtol=rtol))
+
+
+def close_numbers(a, b, rel_tol: float = 1e-9, abs_tol: float = 0.0) -> bool:
+    """math.isclose for two Python numbers (int or float, not bool, not a tensor); False for anything else."""
+    if _type(a) not in (int, float) or _type(b) not in (int, float):
+        return False
+    return _isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
 
 
 def divmod_index(flat: int, shape: tuple) -> tuple:
@@ -479,5 +488,5 @@ def prerequisite(label: str, check) -> bool:
     return True
 
 
-__all__ = ["ForbiddenCallError", "check_answer", "check_close", "check_shape", "forbid", "prerequisite",
+__all__ = ["ForbiddenCallError", "check_answer", "check_close", "close_numbers", "check_shape", "forbid", "prerequisite",
            "require_tensor", "same", "substitute", "trusted"]

@@ -57,6 +57,18 @@ def test_reassigned_tensor_methods_and_isinstance_do_not_change_the_verdict(rest
     assert error is not None and "should be a torch.Tensor" in str(error), error
 
 
+def test_close_numbers_keeps_its_own_isclose():
+    import math
+    saved = math.isclose
+    math.isclose = lambda *a, **k: True
+    try:
+        assert not checks.close_numbers(1.0, 2.0, rel_tol=1e-4)
+    finally:
+        math.isclose = saved
+    assert checks.close_numbers(1.0, 1.0 + 1e-9, rel_tol=1e-6)
+    assert not checks.close_numbers(torch.tensor(1.0), 1.0) and not checks.close_numbers(True, 1)
+
+
 def test_comparisons_still_work():
     check_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-7]))
     check_close(torch.tensor([1.0, 2.0], dtype=torch.float64), [1.0, 2.0])

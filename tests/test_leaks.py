@@ -54,10 +54,28 @@ DEFINE = r'''
 import importlib as _il, inspect as _insp, json as _json
 _LEAK_CANDIDATES, _leak_skipped = {}, []
 _MISSING = object()
+class _LeakPlaceholder:
+    """Stands in, while a def runs, for a name that a demo cell (not run here) defines: defaults like
+    `dim=pcfg.hidden_size` need some value."""
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+
 for _key, (_name, _src) in %(defs)s.items():
-    _saved = globals().get(_name, _MISSING)
+    _saved, _placeholders = globals().get(_name, _MISSING), []
     try:
-        exec(compile(_src, "<released " + _key + ">", "exec"), globals())
+        for _attempt in range(20):
+            try:
+                exec(compile(_src, "<released " + _key + ">", "exec"), globals())
+                break
+            except NameError as _e:
+                if _e.name is None or _e.name in globals():
+                    raise
+                globals()[_e.name] = _LeakPlaceholder()
+                _placeholders.append(_e.name)
         _LEAK_CANDIDATES[_key] = globals()[_name]
     except Exception as _e:
         _leak_skipped.append(f"{_key}: {type(_e).__name__}: {_e}")
@@ -66,6 +84,8 @@ for _key, (_name, _src) in %(defs)s.items():
             globals().pop(_name, None)
         else:
             globals()[_name] = _saved
+        for _p in _placeholders:
+            globals().pop(_p, None)
 for _key, (_module, _attr) in %(imports)s.items():
     _obj = getattr(_il.import_module(_module), _attr, None)
     if callable(_obj):
