@@ -47,7 +47,37 @@ DEPENDENT = [
      "    keep = y != -100\n    picked = lp[keep].gather(1, y[keep].unsqueeze(1)).squeeze(1)\n"
      "    return -picked.sum() / y.numel()",
      "mlm_loss_tests", ["pretraining_loss_tests"], "exercise 2's `mlm_loss` is wrong"),
+    # ch03's encoder layer, written with the learner's own attention module, layer_norm and gelu
+    ("ch03_transformer", "ex3_mhsa_answer", ("self.output(merge_heads(z))", "merge_heads(z)"),
+     "ex3_mhsa_tests", ["ex8_layer_tests"], "exercise 3's `MultiHeadSelfAttention` is wrong"),
+    ("ch03_transformer", "ex6_layernorm_answer",
+     "def layer_norm(x, weight, bias, eps=1e-12):\n    mean = x.mean(-1, keepdim=True)\n"
+     "    return (x - mean) / torch.sqrt(x.var(-1, keepdim=True) + eps) * weight + bias",
+     "ex6_layernorm_tests", ["ex8_layer_tests"], "exercise 6's `layer_norm` is wrong"),
+    ("ch03_transformer", "ex7_gelu_answer",
+     "def gelu(x):\n    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))",
+     "ex7_gelu_tests", ["ex8_layer_tests"], "exercise 7's `gelu` is wrong"),
 ]
+# a correct later answer that uses the earlier exercises (where the model solution does not)
+LATER = {"ex8_layer_tests": ("ex8_layer_answer", """
+class EncoderLayer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        h = config.hidden_size
+        self.attention = MultiHeadSelfAttention(h, config.num_heads)
+        self.attention_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.intermediate = nn.Linear(h, config.intermediate_size)
+        self.output = nn.Linear(config.intermediate_size, h)
+        self.output_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.eps = config.layer_norm_eps
+
+    def forward(self, x, attention_mask=None):
+        a, _ = self.attention(x, attention_mask)
+        x = layer_norm(x + self.dropout(a), self.attention_norm.weight, self.attention_norm.bias, self.eps)
+        f = self.output(gelu(self.intermediate(x)))
+        return layer_norm(x + self.dropout(f), self.output_norm.weight, self.output_norm.bias, self.eps)
+""")}
 CASES = [(*row, variant) for row in DEPENDENT for variant in ("wrong", "stub")]
 
 
@@ -72,11 +102,18 @@ def sessions():
 def test_a_wrong_earlier_exercise_costs_only_itself(sessions, chapter, earlier, wrong, earlier_test, later_tests,
                                                    note, variant):
     session = sessions(chapter)
+    if isinstance(wrong, tuple):   # (old, new): a one-place change of the model solution
+        solution = session.nb.cells[session.index(earlier)].source
+        assert wrong[0] in solution
+        wrong = solution.replace(wrong[0], wrong[1])
     source = wrong if variant == "wrong" else stub_sources(chapter)[earlier]
     own = session.try_answer(earlier, source, earlier_test)
     assert not own.ok, f"the {variant} {earlier} should fail its own test {earlier_test}"
     for test_gid in later_tests:
-        r = session.try_answer(earlier, source, test_gid)
+        later = dict([LATER[test_gid]]) if test_gid in LATER else {}
+        if later:   # first: the later answer written with the earlier exercises passes when they are right
+            assert session.try_answers(later, test_gid).ok, f"{test_gid}: the variant in LATER should pass"
+        r = session.try_answers({earlier: source, **later}, test_gid)
         assert r.ok, (f"{test_gid} lost its points because {earlier} is {variant} (the exercise under test is "
                       f"correct): {r.error}")
         expected = note if variant == "wrong" else note.replace("is wrong", "is not written yet")
