@@ -400,3 +400,57 @@ def grade_points(notebook: Path) -> dict[str, float]:
         if cell.cell_type == "code":
             assert cell.execution_count is None and not cell.outputs, "commit the notebook with outputs stripped"
     return {grade_id(c): nbgrader_meta(c).get("points", 0) for c in nb.cells if nbgrader_meta(c).get("grade")}
+
+
+# --- exercises from nbgrader metadata (test_leaks, test_reference_guard, test_independence) ------------------------
+@dataclass
+class Exercise:
+    """One exercise: its answer cells, the autograded test cells that grade them, and the names the answers define."""
+    chapter: str
+    answers: list[str]
+    tests: list[str]
+    names: list[str]
+
+
+def defined_names(source: str) -> list[str]:
+    """Functions and classes a cell defines at top level, in order."""
+    try:
+        tree = ast.parse("\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+
+def exercises(chapter: str, folder: Path = SOLUTIONS) -> list[Exercise]:
+    """Every exercise of a chapter, discovered from nbgrader metadata (answer cells, autograded test cells)."""
+    nb = nbformat.read(chapter_path(chapter, folder), as_version=4)
+    found: dict[tuple, Exercise] = {}
+    for cell in nb.cells:
+        if is_autograded_test(cell):
+            answers = tuple(answer_cells_for(nb, grade_id(cell)))
+            if not answers:
+                continue
+            ex = found.setdefault(answers, Exercise(chapter, list(answers), [], []))
+            ex.tests.append(grade_id(cell))
+    for ex in found.values():
+        for gid in ex.answers:
+            ex.names += defined_names(nb.cells[find_cell(nb, gid)].source)
+    return list(found.values())
+
+
+def graded_cells(notebook: Path) -> list[str]:
+    """grade_ids of the code cells nbgrader knows, in notebook order: the locked setup and helper cells, every
+    answer cell and every autograded test cell (so the tests' visible helpers exist, as in a grading run);
+    demos and live training are left out."""
+    nb = nbformat.read(notebook, as_version=4)
+    return [grade_id(c) for c in nb.cells if c.cell_type == "code" and grade_id(c)]
+
+
+def graded_session(chapter: str, **kwargs):
+    """A module fixture's body: a kernel (grading mode, one torch thread) that has run :func:`graded_cells`
+    (their solutions pass: test_notebooks.py checks that)."""
+    cache = os.environ.get("COURSE_LIB_CACHE") or str(Path.home() / ".cache" / "course_lib")
+    kwargs.setdefault("nbgrader_execution", True)
+    kwargs.setdefault("env", {"COURSE_LIB_CACHE": cache})
+    notebook = chapter_path(chapter)
+    yield from prepared_session(notebook, graded_cells(notebook), **kwargs)

@@ -1,0 +1,110 @@
+"""The reference guard covers every exercise: an answer that IS course_lib's reference (imported by name), CALLS it,
+or is a COPY of it (rebuilt from its code object with globals of its own) fails every graded cell of that exercise
+with the guard's message ("... switched off ...: this exercise asks you to write it yourself ...").
+
+Exercises are discovered from nbgrader metadata (tests/notebook_utils.exercises); REFERENCES names the course_lib
+twin of each name an answer cell defines. A new chapter's exercises fail `test_every_exercise_has_a_row` until
+they get a row here (None where no course_lib function computes the answer), so none is left unguarded.
+
+One kernel per chapter (tests/notebook_utils.graded_session); each case swaps one answer and runs its test cells.
+"""
+import pytest
+
+from notebook_utils import chapters, exercises, graded_session
+
+pytestmark = pytest.mark.slow
+
+# (chapter, name an answer cell defines) -> "module:attribute" of its course_lib reference, or None
+REFERENCES = {
+    ("ch01_background", "bigram_log_probs"): "course_lib.ngram:bigram_log_probs",
+    ("ch01_background", "perplexity"): "course_lib.ngram:perplexity",
+    ("ch01_background", "wordpiece_tokenize"): "course_lib.ngram:wordpiece_tokenize",
+    ("ch01_background", "bert_param_count"): "course_lib.scale:bert_param_count",
+    ("ch01_background", "adam_training_memory_bytes"): "course_lib.scale:adam_training_memory_bytes",
+    ("ch02_attention", "attention_scores"): "course_lib.attention:attention_scores",
+    ("ch02_attention", "softmax"): "course_lib.attention:softmax",
+    ("ch02_attention", "score_variance"): None,   # an experiment: no course_lib function returns its numbers
+    ("ch02_attention", "scaled_dot_product_attention"): "course_lib.attention:scaled_dot_product_attention",
+    ("ch02_attention", "self_attention"): "course_lib.attention:self_attention",
+    ("ch03_transformer", "split_heads"): "course_lib.attention:split_heads",
+    ("ch03_transformer", "merge_heads"): "course_lib.attention:merge_heads",
+    ("ch03_transformer", "padding_mask"): "course_lib.attention:padding_mask",
+    ("ch03_transformer", "MultiHeadSelfAttention"): "course_lib.attention:MultiHeadSelfAttention",
+    ("ch03_transformer", "equivariance_gap"): "course_lib.positions:equivariance_gap",
+    ("ch03_transformer", "sinusoidal_positions"): "course_lib.positions:sinusoidal_positions",
+    ("ch03_transformer", "layer_norm"): "course_lib.model:layer_norm",
+    ("ch03_transformer", "gelu"): "course_lib.model:gelu",
+    ("ch03_transformer", "EncoderLayer"): "course_lib.model:EncoderLayer",
+    ("ch04_pretraining", "mask_tokens"): "course_lib.data:mask_tokens",
+    ("ch04_pretraining", "mlm_loss"): "course_lib.losses:mlm_loss",
+    ("ch04_pretraining", "make_nsp_pairs"): "course_lib.data:make_nsp_pairs",
+    ("ch04_pretraining", "pretraining_loss"): "course_lib.losses:pretraining_loss",
+    ("ch05_finetuning", "SequenceClassifier"): "course_lib.model:BertForSequenceClassification",
+    ("ch05_finetuning", "freeze_encoder"): "course_lib.finetune:freeze_encoder",
+    ("ch05_finetuning", "linear_warmup_decay"): "course_lib.train:linear_warmup_decay",
+    ("ch05_finetuning", "accuracy"): "course_lib.train:accuracy",
+    ("ch05_finetuning", "fine_tune_step"): "course_lib.finetune:fine_tune_step",
+}
+
+
+def answer_source(solution: str, name: str, kind: str, reference: str) -> str:
+    """The answer cell with `name` replaced by the reference: imported, called, or copied (rebuilt from its code)."""
+    module, attr = reference.split(":")
+    if kind == "imported":
+        return f"{solution}\nfrom {module} import {attr} as {name}"
+    if kind == "called":
+        return (f"{solution}\nimport {module} as _course_module\n\n\ndef {name}(*args, **kwargs):\n"
+                f"    return _course_module.{attr}(*args, **kwargs)")
+    # copied: a function rebuilt from the reference's code object with globals of its own; a class with the
+    # reference's methods in a namespace of its own
+    return (f"{solution}\nimport types as _types\nimport {module} as _course_module\n_ref = _course_module.{attr}\n"
+            f"if isinstance(_ref, type):\n"
+            f"    {name} = type({name!r}, _ref.__bases__, {{k: v for k, v in vars(_ref).items() "
+            f"if k not in ('__dict__', '__weakref__')}})\n"
+            f"else:\n"
+            f"    {name} = _types.FunctionType(_ref.__code__, dict(vars(_course_module)), {name!r}, _ref.__defaults__,"
+            f" _ref.__closure__)\n"
+            f"    {name}.__kwdefaults__ = _ref.__kwdefaults__")
+
+
+CASES = [(ex.chapter, ex, name, kind) for ch in chapters() for ex in exercises(ch) for name in ex.names
+         if REFERENCES.get((ch, name)) for kind in ("imported", "called", "copied")]
+
+
+def test_every_exercise_has_a_row():
+    missing = [(ch, name) for ch in chapters() for ex in exercises(ch) for name in ex.names
+               if (ch, name) not in REFERENCES]
+    assert not missing, f"add these to REFERENCES (its course_lib twin, or None): {missing}"
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    """One kernel per chapter, opened on first use, closed at the end of the module."""
+    opened, gens = {}, []
+
+    def get(chapter):
+        if chapter not in opened:
+            gen = graded_session(chapter)
+            opened[chapter] = next(gen)
+            gens.append(gen)
+        return opened[chapter]
+
+    yield get
+    for gen in gens:
+        gen.close()
+
+
+@pytest.mark.parametrize("chapter, exercise, name, kind", CASES,
+                         ids=[f"{c}-{n}-{k}" for c, _, n, k in CASES])
+def test_reference_as_the_answer_fails_with_the_guard_message(sessions, chapter, exercise, name, kind):
+    session = sessions(chapter)
+    answer_gid = next(gid for gid in exercise.answers
+                      if name in __import__("notebook_utils").defined_names(session.nb.cells[session.index(gid)].source))
+    solution = session.nb.cells[session.index(answer_gid)].source
+    source = answer_source(solution, name, kind, REFERENCES[(chapter, name)])
+    for test_gid in exercise.tests:
+        r = session.try_answer(answer_gid, source, test_gid)
+        assert not r.ok, f"{test_gid} passed with the course_lib reference {kind} as `{name}`"
+        assert r.ename in ("ForbiddenCallError", "AssertionError") and "switched off" in (r.evalue or ""), \
+            f"{test_gid}: `{name}` {kind} failed, but not with the guard's message: {r.error}"
+        assert "yourself" in (r.evalue or ""), f"{test_gid}: the message should say what to do instead: {r.error}"
