@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_hangs.py ch03_transformer ch04_pretraining --runs 10
     .venv/bin/python benchmarks/bench_hangs.py --client nbclient            # the unfixed harness: it stalls
     .venv/bin/python benchmarks/bench_hangs.py --client grader              # nbgrader's executor (GuardedExecute)
+    .venv/bin/python benchmarks/bench_hangs.py minimal --client nbclient    # the two patterns, reduced
 
 The widget chapters are found, not listed: chapters in solutions/ with a code cell that builds widgets
 (``notebook_utils.widget_chapters``). Each run is a fresh kernel on a copy of the chapter's folder with
@@ -45,10 +46,24 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from notebook_utils import (SOLUTIONS, NotebookError, NotebookSession, chapter_path,  # noqa: E402
-                            isolated_env, stall_watching, widget_chapters)
+                            isolated_env, stall_watching, widget_chapters,
+                            write_minimal_widget_notebook)
 
 CLIENTS = ("fixed", "nbclient", "grader", "grader-unfixed")
 ENV = {"NBGRADER_EXECUTION": "autograde"}
+
+
+_MINIMAL: list[Path] = []
+
+
+def notebook_of(name: str) -> Path:
+    """A chapter of solutions/, ``minimal`` (the two widget patterns reduced to a notebook:
+    notebook_utils.MINIMAL_WIDGET_CELLS) or the path of any notebook."""
+    if name == "minimal":
+        if not _MINIMAL:
+            _MINIMAL.append(write_minimal_widget_notebook(Path(tempfile.mkdtemp(prefix="hang-minimal-"))))
+        return _MINIMAL[0]
+    return Path(name) if name.endswith(".ipynb") else chapter_path(name, SOLUTIONS)
 
 
 def run_harness(chapter: str, client: str, cell_timeout: int, stall_after: float) -> dict:
@@ -59,7 +74,7 @@ def run_harness(chapter: str, client: str, cell_timeout: int, stall_after: float
     client_class = NotebookClient if client == "nbclient" else None  # None: the harness's own (fixed) client
     t0 = time.perf_counter()
     failure = None
-    with NotebookSession(chapter_path(chapter, SOLUTIONS), timeout=cell_timeout, env=ENV, client_class=client_class,
+    with NotebookSession(notebook_of(chapter), timeout=cell_timeout, env=ENV, client_class=client_class,
                          client_kwargs={"raise_on_iopub_timeout": True}, watch_stalls=stall_after) as s:
         try:
             s.run_all()
@@ -87,9 +102,9 @@ def grader_class(fixed: bool):
 def run_grader(chapter: str, client: str, cell_timeout: int, stall_after: float) -> dict:
     """One run through GuardedExecute.preprocess, as nbgrader autograde runs it (the kernel inherits this
     process's environment, which is pointed at a scratch HOME for the run)."""
-    with tempfile.TemporaryDirectory(prefix=f"hang-{chapter}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"hang-{Path(chapter).stem}-") as tmp:
         rundir = Path(tmp) / "run"
-        shutil.copytree(chapter_path(chapter, SOLUTIONS).parent, rundir,
+        shutil.copytree(notebook_of(chapter).parent, rundir,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         saved = dict(os.environ)
         os.environ.clear()
@@ -97,7 +112,7 @@ def run_grader(chapter: str, client: str, cell_timeout: int, stall_after: float)
         try:
             ep = grader_class(fixed=client == "grader")(timeout=cell_timeout)
             ep.stall_after = stall_after
-            nb = nbformat.read(rundir / f"{chapter}.ipynb", as_version=4)
+            nb = nbformat.read(rundir / notebook_of(chapter).name, as_version=4)
             t0 = time.perf_counter()
             ep.preprocess(nb, {"metadata": {"path": str(rundir)}})
             seconds = time.perf_counter() - t0
@@ -116,7 +131,8 @@ def run_grader(chapter: str, client: str, cell_timeout: int, stall_after: float)
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("chapters", nargs="*", help="chapter folders (default: every chapter in solutions/ that builds widgets)")
+    ap.add_argument("chapters", nargs="*",
+                    help="chapter folders, 'minimal' or .ipynb paths (default: every chapter in solutions/ that builds widgets)")
     ap.add_argument("--runs", type=int, default=30, help="runs per chapter (default 30)")
     ap.add_argument("--client", choices=CLIENTS, default="fixed", help="which client executes (default: fixed)")
     ap.add_argument("--cell-timeout", type=int, default=120, help="per-cell timeout in seconds (default 120)")
@@ -124,7 +140,7 @@ def main() -> int:
                     help="seconds after the kernel's idle without a reply that count as a hang (default 5)")
     args = ap.parse_args()
     names = args.chapters or widget_chapters(SOLUTIONS)
-    unknown = [c for c in names if not chapter_path(c, SOLUTIONS).is_file()]
+    unknown = [c for c in names if not notebook_of(c).is_file()]
     if unknown:
         ap.error(f"no solution notebook for {unknown}; widget chapters are {widget_chapters(SOLUTIONS)}")
     if args.runs < 1:
@@ -135,14 +151,20 @@ def main() -> int:
           f"per-cell timeout {args.cell_timeout} s; a reply missing {args.stall_after:g} s after idle = a hang",
           flush=True)
     results: dict[str, list[dict]] = {c: [] for c in names}
-    for r in range(args.runs):
-        for chapter in names:
-            res = run(chapter, args.client, args.cell_timeout, args.stall_after)
-            results[chapter].append(res)
-            notes = [str(s) for s in res["stalls"]] + ([res["failure"]] if res["failure"] else [])
-            print(f"run {r + 1}/{args.runs}  {chapter:<20} {res['seconds']:7.1f} s  "
-                  f"{'HANG ' if res['stalls'] or (res['failure'] or '').startswith('timeout') else ''}"
-                  f"{'; '.join(notes)}", flush=True)
+    try:
+        for r in range(args.runs):
+            for chapter in names:
+                res = run(chapter, args.client, args.cell_timeout, args.stall_after)
+                results[chapter].append(res)
+                notes = [str(s) for s in res["stalls"]] + ([res["failure"]] if res["failure"] else [])
+                print(f"run {r + 1}/{args.runs}  {chapter:<20} {res['seconds']:7.1f} s  "
+                      f"{'HANG ' if res['stalls'] or (res['failure'] or '').startswith('timeout') else ''}"
+                      f"{'; '.join(notes)}", flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the counts below are of the runs that completed", flush=True)
+        names = [c for c in names if results[c]]
+        if not names:
+            return 1
 
     print(f"\n{'chapter':<20} {'runs':>5} {'hung':>5} {'stalled cells':>14} {'lost wake-ups':>14} "
           f"{'failed':>7} {'median run':>11}")

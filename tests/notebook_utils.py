@@ -69,6 +69,28 @@ def chapters(folder: Path = SOLUTIONS) -> list[str]:
 WIDGET_CODE = r"\bipywidgets\b|\binteract(ive)?\(|\bFigureWidget\(|\battention_explorer\(|\bAttentionExplorer\("
 
 
+#: the two widget patterns that stalled (ch04's fill-mask Output widget, ch03's interact), reduced to a notebook
+MINIMAL_WIDGET_CELLS = [
+    "import ipywidgets as widgets, plotly.graph_objects as go\nfrom IPython.display import display",
+    "out = widgets.Output()\n"
+    "def update(_=None):\n"
+    "    with out:\n"
+    "        out.clear_output(wait=True)\n"
+    "        go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])).show()\n"
+    "update()\ndisplay(out)",
+    "def show(i=0):\n    go.Figure(go.Scatter(y=[i, 1, 2])).show()\n"
+    "widgets.interact(show, i=widgets.IntSlider(value=0, min=0, max=10));",
+]
+
+
+def write_minimal_widget_notebook(folder: Path) -> Path:
+    """:data:`MINIMAL_WIDGET_CELLS` as ``folder/minimal/minimal.ipynb``; returns its path."""
+    path = Path(folder) / "minimal" / "minimal.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in MINIMAL_WIDGET_CELLS]), path)
+    return path
+
+
 def widget_chapters(folder: Path = SOLUTIONS) -> list[str]:
     """Chapters whose notebook has a code cell that builds widgets (:data:`WIDGET_CODE`)."""
     import re

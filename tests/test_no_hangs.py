@@ -8,11 +8,11 @@ course_lib/grading/execution.py. The unit tests at the end check the fix itself 
 """
 from __future__ import annotations
 
-import nbformat
 import pytest
 from nbclient.exceptions import CellTimeoutError
 
-from notebook_utils import SOLUTIONS, NotebookSession, chapter_path, widget_chapters
+from notebook_utils import (SOLUTIONS, NotebookSession, chapter_path, widget_chapters,
+                            write_minimal_widget_notebook)
 
 RUNS = 5
 ENV = {"NBGRADER_EXECUTION": "autograde"}
@@ -41,27 +41,13 @@ def test_widget_chapter_never_hangs(chapter):
     assert not problems, f"{chapter} hung:\n" + "\n".join(problems)
 
 
-# --- the fix itself, on a minimal notebook: an Output widget with clear_output(wait=True) + plotly, and interact
-MINIMAL = [
-    "import ipywidgets as widgets, plotly.graph_objects as go\nfrom IPython.display import display",
-    "out = widgets.Output()\n"
-    "def update(_=None):\n"
-    "    with out:\n"
-    "        out.clear_output(wait=True)\n"
-    "        go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])).show()\n"
-    "update()\ndisplay(out)",
-    "def show(i=0):\n    go.Figure(go.Scatter(y=[i, 1, 2])).show()\n"
-    "widgets.interact(show, i=widgets.IntSlider(value=0, min=0, max=10));",
-]
+# --- the fix itself, on a minimal notebook (notebook_utils.MINIMAL_WIDGET_CELLS)
 
 
 @pytest.fixture
 def minimal_notebook(tmp_path):
-    folder = tmp_path / "minimal"
-    folder.mkdir()
-    path = folder / "minimal.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in MINIMAL]), path)
-    return path
+    # an Output widget with clear_output(wait=True) + plotly fig.show(), and an interact with fig.show()
+    return write_minimal_widget_notebook(tmp_path)
 
 
 def test_client_guards_the_shell_channel(minimal_notebook):
