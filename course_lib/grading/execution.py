@@ -14,7 +14,7 @@ timeout runs out; then the cell "finishes" without any error, so the stall only 
 Cause (pyzmq 27.3, jupyter_client 8.10, nbclient 0.11; nothing in the kernel):
 
 1. nbclient waits for the reply on the shell channel with a single long poll:
-   ``await self.kc.shell_channel.get_msg(timeout=<rest of the cell timeout>)`` (nbclient/client.py:784, in
+   ``await self.kc.shell_channel.get_msg(timeout=<rest of the cell timeout>)`` (nbclient/client.py:782, in
    ``_async_poll_for_reply``), which is ``await socket.poll(timeout)`` on the ``zmq.asyncio`` socket
    (jupyter_client/channels.py:325). pyzmq's asyncio socket wakes that waiter only when the event loop sees the
    socket's ``ZMQ_FD`` become readable (zmq/_future.py, ``_add_recv_event`` / ``_handle_events``). ``ZMQ_FD``
@@ -23,19 +23,20 @@ Cause (pyzmq 27.3, jupyter_client 8.10, nbclient 0.11; nothing in the kernel):
 2. While that poll is pending, nbclient's mimic of the Output widget *sends on the same socket*: for every output
    captured by an Output widget (and for ``clear_output``) ``OutputWidget.sync_state`` sends a ``comm_msg`` on
    the shell channel (nbclient/output_widget.py:63, ``self.kernel_client.shell_channel.send(msg)``, called from
-   ``output()`` and ``clear_output()``), from the iopub task, i.e. while the reply task awaits its poll.
+   ``output()`` and ``clear_output()``, lines 97 and 37), from the iopub task, i.e. while the reply task
+   awaits its poll.
 3. ``Session.send`` does not send through the asyncio socket: it replaces it by a blocking
    ``zmq.Socket.shadow(stream.underlying)`` of the same libzmq socket (jupyter_client/session.py:819-821 and
    914-915). pyzmq's own asyncio send path would re-check the socket's events after sending and wake a pending
-   receiver (zmq/_future.py:555-559, "schedule wake for recv if there are any receivers waiting"); the shadow
+   receiver (zmq/_future.py:553-559, "schedule wake for recv if there are any receivers waiting"); the shadow
    send bypasses it.
 
 So when the kernel's ``execute_reply`` reaches the client's shell socket just before that send (it does: the
 kernel sends the widget's last output, then the reply; the client's ``comm_msg`` goes out as it processes that
 output), the send consumes the readable edge, the reply sits in the socket, the asyncio poll is never woken, and
 nothing else arrives on the shell socket because the kernel is idle. The poll ends at its timeout, and then
-pyzmq's timeout path runs a real zero-timeout ``zmq_poll`` (zmq/_future.py:142-173), finds the reply and returns
-it: which is why the stalled cell completes, without error, exactly at the cell timeout. Observed with a
+pyzmq's timeout path runs a real zero-timeout ``zmq_poll`` (zmq/_future.py:142-173: ``trigger_timeout``, then
+``poll(0)`` at line 156), finds the reply and returns it: which is why the stalled cell completes, without error, exactly at the cell timeout. Observed with a
 watchdog during a stall: the kernel idle, ``shell.get(EVENTS) & POLLIN`` true, one pending asyncio poll on the
 socket, the only client send in the cell the widget's ``comm_msg`` a few ms before the idle message.
 (``raise_on_iopub_timeout`` does not come into it: the idle message on iopub arrived long before.)
