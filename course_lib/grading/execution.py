@@ -36,9 +36,10 @@ kernel sends the widget's last output, then the reply; the client's ``comm_msg``
 output), the send consumes the readable edge, the reply sits in the socket, the asyncio poll is never woken, and
 nothing else arrives on the shell socket because the kernel is idle. The poll ends at its timeout, and then
 pyzmq's timeout path runs a real zero-timeout ``zmq_poll`` (zmq/_future.py:142-173: ``trigger_timeout``, then
-``poll(0)`` at line 156), finds the reply and returns it: which is why the stalled cell completes, without error, exactly at the cell timeout. Observed with a
-watchdog during a stall: the kernel idle, ``shell.get(EVENTS) & POLLIN`` true, one pending asyncio poll on the
-socket, the only client send in the cell the widget's ``comm_msg`` a few ms before the idle message.
+``poll(0)`` at line 156), finds the reply and returns it: which is why the stalled cell completes, without
+error, exactly at the cell timeout. Observed with a watchdog during a stall: the kernel idle,
+``shell.get(EVENTS) & POLLIN`` true, one pending asyncio poll on the socket, the only client send in the cell
+the widget's ``comm_msg`` a few ms before the idle message.
 (``raise_on_iopub_timeout`` does not come into it: the idle message on iopub arrived long before.)
 This is jupyter/nbclient#312 / jupyter/nbconvert#2003 / #2029 (nbclient PR #311, unmerged). No released nbclient
 (latest 0.11.0, installed) or jupyter_client (8.10.0) changes this path.
