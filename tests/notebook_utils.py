@@ -23,10 +23,17 @@ Typical uses::
 ``try_answer`` removes the names the original answer cell defines, runs the replacement, runs the
 test cell (the instructor version, with its hidden tests), then restores the original answer, so the
 session can go on.
+
+The client is :class:`course_lib.grading.execution.CourseNotebookClient` (nbclient's ``NotebookClient``
+with the fix of the widget-cell stall, the same mixin the grading executor uses); ``client_class`` picks
+another one (``nbclient.NotebookClient`` reproduces the stall). ``watch_stalls=seconds`` counts a cell
+whose ``execute_reply`` has not reached the client that long after the kernel went idle
+(``NotebookSession.stalls``; tests/test_no_hangs.py and benchmarks/bench_hangs.py).
 """
 from __future__ import annotations
 
 import ast
+import asyncio
 import os
 import shutil
 import tempfile
@@ -56,6 +63,44 @@ def chapters(folder: Path = SOLUTIONS) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(d.name for d in folder.iterdir() if d.is_dir() and (d / f"{d.name}.ipynb").is_file())
+
+
+#: code that builds Jupyter widgets: ipywidgets (interact, Output, sliders), plotly FigureWidgets, course_lib.viz's explorer
+WIDGET_CODE = r"\bipywidgets\b|\binteract(ive)?\(|\bFigureWidget\(|\battention_explorer\(|\bAttentionExplorer\("
+
+
+#: the two widget patterns that stalled (ch04's fill-mask Output widget, ch03's interact), reduced to a notebook
+MINIMAL_WIDGET_CELLS = [
+    "import ipywidgets as widgets, plotly.graph_objects as go\nfrom IPython.display import display",
+    "out = widgets.Output()\n"
+    "def update(_=None):\n"
+    "    with out:\n"
+    "        out.clear_output(wait=True)\n"
+    "        go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])).show()\n"
+    "update()\ndisplay(out)",
+    "def show(i=0):\n    go.Figure(go.Scatter(y=[i, 1, 2])).show()\n"
+    "widgets.interact(show, i=widgets.IntSlider(value=0, min=0, max=10));",
+]
+
+
+def write_minimal_widget_notebook(folder: Path) -> Path:
+    """:data:`MINIMAL_WIDGET_CELLS` as ``folder/minimal/minimal.ipynb``; returns its path."""
+    path = Path(folder) / "minimal" / "minimal.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in MINIMAL_WIDGET_CELLS]), path)
+    return path
+
+
+def widget_chapters(folder: Path = SOLUTIONS) -> list[str]:
+    """Chapters whose notebook has a code cell that builds widgets (:data:`WIDGET_CODE`)."""
+    import re
+
+    found = []
+    for chapter in chapters(folder):
+        nb = nbformat.read(chapter_path(chapter, folder), as_version=4)
+        if any(c.cell_type == "code" and re.search(WIDGET_CODE, c.source) for c in nb.cells):
+            found.append(chapter)
+    return found
 
 
 def chapter_path(chapter: str, folder: Path = SOLUTIONS) -> Path:
@@ -219,12 +264,72 @@ def _result(cell, seconds) -> CellResult:
     return CellResult(True, outputs=list(cell.get("outputs", [])), seconds=seconds)
 
 
+@dataclass
+class Stall:
+    """A cell whose execute_reply had not reached the client ``seconds`` after the kernel reported idle."""
+    cell: int
+    seconds: float
+    reply_waiting: bool  # the reply was already in the client's shell socket (read from zmq EVENTS)
+
+    def __str__(self):
+        where = "waiting unread in the shell socket" if self.reply_waiting else "not in the shell socket"
+        return f"cell {self.cell}: no execute_reply {self.seconds:.0f} s after the kernel went idle (reply {where})"
+
+
+def stall_watching(client_class):
+    """``client_class`` plus a watchdog: when a cell's reply is still missing ``stall_after`` seconds after the
+    kernel's idle message for that cell (normally it comes just before it), the cell is recorded in ``stalls``
+    and the shell socket is re-armed (``socket.get(zmq.EVENTS)`` on the asyncio socket), which delivers a reply
+    that was sitting there (the unfixed client would otherwise wait until the cell timeout). Until it fires the
+    watchdog does not touch the socket, so it cannot cause what it detects."""
+    from nbclient.util import run_sync
+
+    class StallWatching(client_class):
+        stall_after: float = 5.0
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.stalls: list[Stall] = []
+            self._cell_token = 0
+            self._running = False
+
+        async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
+            self._cell_token += 1
+            self._running = True
+            try:
+                return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+            finally:
+                self._running = False
+
+        execute_cell = run_sync(async_execute_cell)
+
+        def process_message(self, msg, cell, cell_index):
+            if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                asyncio.get_running_loop().call_later(self.stall_after, self._check_stall, self._cell_token,
+                                                      cell_index)
+            return super().process_message(msg, cell, cell_index)
+
+        def _check_stall(self, token, cell_index):
+            if not self._running or token != self._cell_token or self.kc is None:
+                return
+            import zmq
+
+            sock = self.kc.shell_channel.socket
+            waiting = bool(sock is not None and not sock.closed and sock.get(zmq.EVENTS) & zmq.POLLIN)
+            self.stalls.append(Stall(cell_index, self.stall_after, waiting))
+            self.log.warning("stall: %s", self.stalls[-1])
+
+    StallWatching.__name__ = StallWatching.__qualname__ = f"StallWatching{client_class.__name__}"
+    return StallWatching
+
+
 class NotebookSession:
     """One kernel running (a copy of) a notebook: cells by index or grade_id, or any source."""
 
     def __init__(self, notebook: Path, *, timeout: int = DEFAULT_TIMEOUT, nbgrader_execution: bool = False,
-                 env: dict | None = None, workdir: Path | None = None):
-        from nbclient import NotebookClient
+                 env: dict | None = None, workdir: Path | None = None, client_class=None,
+                 client_kwargs: dict | None = None, watch_stalls: float | None = None):
+        from course_lib.grading.execution import CourseNotebookClient
 
         self.path = Path(notebook)
         self.nb = nbformat.read(self.path, as_version=4)
@@ -236,11 +341,23 @@ class NotebookSession:
         self.rundir = self.workdir / "run"
         shutil.copytree(self.path.parent, self.rundir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         self.env = isolated_env(self.workdir / "home", env, nbgrader_execution)
-        self.client = NotebookClient(self.nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                     resources={"metadata": {"path": str(self.rundir)}})
+        cls = client_class or CourseNotebookClient
+        if watch_stalls:
+            cls = stall_watching(cls)
+        kwargs = dict(timeout=timeout, kernel_name="python3", allow_errors=True,
+                      resources={"metadata": {"path": str(self.rundir)}})
+        kwargs.update(client_kwargs or {})
+        self.client = cls(self.nb, **kwargs)
+        if watch_stalls:
+            self.client.stall_after = float(watch_stalls)
         self._ctx = None
         self.next_cell = 0
         self.cell_seconds: dict[int, float] = {}
+
+    @property
+    def stalls(self) -> list[Stall]:
+        """Stalls seen so far (only with ``watch_stalls``)."""
+        return list(getattr(self.client, "stalls", []))
 
     def __enter__(self):
         self._ctx = self.client.setup_kernel(env=self.env, cwd=str(self.rundir))
