@@ -133,7 +133,7 @@ def test_feedback_html_has_no_hidden_tests(simulated):
         made += 1
         text = _visible_text(fb)
         assert "add(1, 2) == 3" in text, f"{student}: visible test missing from feedback"
-        for hidden in ("add(-5, 5) == 0", "square(-4.0)", "HIDDEN TESTS"):
+        for hidden in ("add(-5, 5) == 0", "square(torch.tensor(-4.0))", "HIDDEN TESTS"):
             assert hidden not in text, f"{student}: feedback shows hidden test source {hidden!r}"
     assert made == sum(1 for _, s, _ in EXPECTED.values() if s == "graded")
 

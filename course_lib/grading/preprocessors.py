@@ -36,6 +36,7 @@ from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocess
 
 from . import sandbox
 from .cells import is_autograded_test, is_learner_cell, nbgrader_meta
+from .execution import ReliableShellMixin
 from .scan import scan_source
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -99,9 +100,10 @@ def cell_label(cell, index: int) -> str:
     return f"cell {index + 1} ({first[:40]})" if first else f"cell {index + 1}"
 
 
-class GuardedExecute(Execute):
+class GuardedExecute(ReliableShellMixin, Execute):
     """nbgrader ``Execute`` with a sandboxed, limited, witnessed kernel that may die without taking the
-    submission's earlier points with it."""
+    submission's earlier points with it, and without nbclient's lost shell wake-up (``execution``), which
+    made widget cells wait out their whole timeout."""
 
     memory_limit = Unicode("4G", help="Address-space limit of each grading kernel, e.g. '4G'; '0' = none."
                            ).tag(config=True)
