@@ -110,7 +110,10 @@ def bwrap_args(*, files: Path, site: Path, ipc: Path, env: dict[str, str], disk_
     """The bwrap command line (up to and including ``--``) for a kernel whose home holds the files of
     the folder ``files`` (read-only), importing course_lib from ``site``, talking through ``ipc``;
     ``disk_bytes``: the size of its home and of its /tmp."""
-    args = [shutil.which("bwrap") or "bwrap", *_namespace_args(), "--clearenv"]
+    # /tmp first: the Python environment (a checkout's .venv) or the course_lib snapshot may live under it,
+    # and a mount made later on top of it would hide them
+    args = [shutil.which("bwrap") or "bwrap", *_namespace_args(), "--clearenv",
+            "--proc", "/proc", "--dev", "/dev", "--size", str(disk_bytes), "--tmpfs", "/tmp"]
     for d in _SYSTEM_DIRS:
         p = Path(d)
         if p.is_symlink():
@@ -122,8 +125,7 @@ def bwrap_args(*, files: Path, site: Path, ipc: Path, env: dict[str, str], disk_
             args += ["--tmpfs", d]
     for root in python_roots():
         args += ["--ro-bind", str(root), str(root)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(disk_bytes), "--tmpfs", "/tmp",
-             "--ro-bind", str(Path(site).resolve()), SITE,
+    args += ["--ro-bind", str(Path(site).resolve()), SITE,
              "--size", str(disk_bytes), "--perms", "0700", "--tmpfs", LEARNER_HOME]
     for f in sorted(Path(files).iterdir()) if Path(files).is_dir() else []:
         if f.is_file():
