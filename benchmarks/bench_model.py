@@ -17,7 +17,7 @@ import torch
 import transformers
 
 from course_lib import BertConfig, BertForPreTraining
-from course_lib.hf import config_to_transformers, to_transformers
+from course_lib.hf import to_transformers
 
 BATCH = {"tiny": 32, "mini": 32, "small": 16, "base": 8}
 
@@ -101,8 +101,8 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, transformers {transformers.__version__}, device {device}")
     print(f"sequence length {args.seq_len}, median of {args.repeats} interleaved runs after one warm-up\n")
-    print(f"| preset | batch | what | course_lib (s) | transformers (s) | ratio |")
-    print(f"| --- | --- | --- | --- | --- | --- |")
+    print("| preset | batch | what | course_lib (s) | transformers (s) | ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name in args.presets:
         config, rows = bench_preset(name, args.repeats, args.seq_len, device)
         for what, (ours, theirs) in rows.items():

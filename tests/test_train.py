@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from course_lib import BertConfig, BertForPreTraining, BertForSequenceClassification
+from course_lib import BertConfig, BertForPreTraining
 from course_lib.checkpoint import load_checkpoint, save_checkpoint
 from course_lib.runtime import set_seed
 from course_lib.train import evaluate, linear_warmup_decay, train
