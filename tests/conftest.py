@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
@@ -26,6 +28,26 @@ for _var, _sub in {"JUPYTER_CONFIG_DIR": "jupyter-config", "JUPYTER_DATA_DIR": "
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.pop("NBGRADER_EXECUTION", None)
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    """``sessions(chapter)``: one graded kernel per chapter (``notebook_utils.graded_session``), opened on
+    first use and closed at the end of the test module."""
+    from notebook_utils import graded_session
+
+    opened, gens = {}, []
+
+    def get(chapter):
+        if chapter not in opened:
+            gen = graded_session(chapter)
+            opened[chapter] = next(gen)
+            gens.append(gen)
+        return opened[chapter]
+
+    yield get
+    for gen in gens:
+        gen.close()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

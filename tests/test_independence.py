@@ -8,7 +8,7 @@ course_lib's references (course_lib.checks.substitute), so each exercise is grad
 """
 import pytest
 
-from notebook_utils import graded_session, stub_sources
+from notebook_utils import stub_sources
 
 pytestmark = pytest.mark.slow
 
@@ -79,22 +79,6 @@ class EncoderLayer(nn.Module):
         return layer_norm(x + self.dropout(f), self.output_norm.weight, self.output_norm.bias, self.eps)
 """)}
 CASES = [(*row, variant) for row in DEPENDENT for variant in ("wrong", "stub")]
-
-
-@pytest.fixture(scope="module")
-def sessions():
-    opened, gens = {}, []
-
-    def get(chapter):
-        if chapter not in opened:
-            gen = graded_session(chapter)
-            opened[chapter] = next(gen)
-            gens.append(gen)
-        return opened[chapter]
-
-    yield get
-    for gen in gens:
-        gen.close()
 
 
 @pytest.mark.parametrize("chapter, earlier, wrong, earlier_test, later_tests, note, variant", CASES,

@@ -10,7 +10,7 @@ One kernel per chapter (tests/notebook_utils.graded_session); each case swaps on
 """
 import pytest
 
-from notebook_utils import chapters, exercises, graded_session
+from notebook_utils import chapters, exercises
 
 pytestmark = pytest.mark.slow
 
@@ -75,23 +75,6 @@ def test_every_exercise_has_a_row():
     missing = [(ch, name) for ch in chapters() for ex in exercises(ch) for name in ex.names
                if (ch, name) not in REFERENCES]
     assert not missing, f"add these to REFERENCES (its course_lib twin, or None): {missing}"
-
-
-@pytest.fixture(scope="module")
-def sessions():
-    """One kernel per chapter, opened on first use, closed at the end of the module."""
-    opened, gens = {}, []
-
-    def get(chapter):
-        if chapter not in opened:
-            gen = graded_session(chapter)
-            opened[chapter] = next(gen)
-            gens.append(gen)
-        return opened[chapter]
-
-    yield get
-    for gen in gens:
-        gen.close()
 
 
 @pytest.mark.parametrize("chapter, exercise, name, kind", CASES,
