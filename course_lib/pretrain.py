@@ -1,9 +1,10 @@
-"""Pretraining the course's BERT on the shipped corpus (MLM + NSP), resumably, and exporting the checkpoint.
+"""Pretraining the course's BERT on the shipped corpus (MLM + NSP), resumably, into a run folder.
 
     course pretrain --preset mini --minutes 80 --out runs/pretrain          # start, or resume the same folder
     course pretrain --preset mini --minutes 120 --out runs/pretrain         # a larger budget trains on from there
     course pretrain --init-from runs/pretrain/checkpoint --task-text mr subj --minutes 45 --out runs/tapt
-    course pretrain --out runs/tapt --export                                 # copy the result into the package
+
+The result is ``--out/checkpoint``; the maintainers ship one with ``python tools/export_checkpoint.py RUN``.
 
 The recipe is sized for a laptop CPU (Cramming's lessons): no dropout while pretraining, the MLM output
 layer only at masked positions, a learning-rate schedule planned by wall-clock time, and a fixed held-out
@@ -15,15 +16,13 @@ Gururangan et al. 2020; dev and test sentences are never used). The checkpoint r
 """
 import json
 import platform
-import shutil
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, read_checkpoint_info, save_checkpoint
+from .checkpoint import load_checkpoint, read_checkpoint_info, save_checkpoint
 from .model import BertConfig, BertForPreTraining, set_dropout
 from .train import evaluate, train
 
@@ -126,47 +125,3 @@ def _log_command(out_dir: Path, command: str | None) -> list[str]:
         out_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(commands, indent=1) + "\n")
     return commands
-
-
-def export(out_dir) -> Path:
-    """Copy a finished run's checkpoint (and its training history) into the package."""
-    source = Path(out_dir) / "checkpoint"
-    load_checkpoint(source)  # refuse to ship something that does not load
-    previous = SHIPPED_CHECKPOINT / "config.json"
-    previous_config = read_checkpoint_info(SHIPPED_CHECKPOINT)["config"] if previous.exists() else None
-    SHIPPED_CHECKPOINT.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json", "history.json"):
-        shutil.copyfile(source / name, SHIPPED_CHECKPOINT / name)
-    from .finetune import RESULTS_JSON, load_results, write_results_table
-    from .tokenizer import load_tokenizer
-    info = read_checkpoint_info(source)
-    # A small fixed subset that the test suite re-evaluates quickly to check the shipped weights.
-    subset = heldout_eval_batches(load_tokenizer(), info["metadata"]["max_length"])[:SUBSET_BATCHES]
-    metrics = evaluate(load_checkpoint(SHIPPED_CHECKPOINT), subset)
-    results = load_results()
-    # Fine-tuning from scratch never reads the weights, only the architecture: those rows stay if it is unchanged.
-    kept = [r for r in results.get("finetuning", []) if r["init"] == "scratch" and previous_config == info["config"]]
-    dropped = len(results.get("finetuning", [])) - len(kept)
-    if dropped:
-        print(f"{dropped} recorded fine-tuning runs were made from the previous checkpoint and are dropped: remake them "
-              "with scripts/transfer_results.sh")
-    results["finetuning"] = kept
-    results.pop("notes", None)  # they read the results of the previous weights
-    results["pretraining"] = {**info["metadata"], "heldout_subset": {
-        "examples": SUBSET_BATCHES * 64, **{k: round(v, 5) for k, v in metrics.items()}}}
-    RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
-    write_results_table(results)
-    return SHIPPED_CHECKPOINT
-
-
-def main(args) -> int:
-    if args.export:
-        print(f"exported to {export(args.out)}")
-        return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    pretrain(args.out, preset=args.preset, minutes=args.minutes, steps=args.steps, batch_size=args.batch_size,
-             lr=args.lr, max_length=args.max_length, warmup=args.warmup, dropout=args.dropout, seed=args.seed,
-             eval_every=args.eval_every, device=args.device, command="course " + " ".join(sys.argv[1:]),
-             init_from=args.init_from, task_text=args.task_text or (), task_fraction=args.task_fraction)
-    return 0
