@@ -61,8 +61,11 @@ def installed(tmp_path_factory):
         source.mkdir(exist_ok=True)
         shutil.copy(REPO / name, source / name)
     shutil.copytree(REPO / "course_lib", source / "course_lib", ignore=shutil.ignore_patterns("__pycache__", "*.lock"))
-    _run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", source], cwd=tmp,
-         timeout=600)
+    # the wheel is built by this environment's setuptools (the new one's own may be too old), installed by the new pip
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w",
+          tmp / "wheels", source], cwd=tmp, timeout=600)
+    (wheel,) = (tmp / "wheels").glob("course_lib-*.whl")
+    _run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel], cwd=tmp, timeout=600)
     package = site / "course_lib"
     where = _run([python, "-c", "import course_lib; print(course_lib.__file__)"], cwd=tmp).strip()
     assert Path(where).parent == package, f"the new environment imports course_lib from {where}"
