@@ -99,8 +99,10 @@ def test_the_notebooks_imports_work(installed, tmp_path):
 def test_course_check_grades_a_solution_notebook(installed, tmp_path):
     bin_dir, _ = installed
     notebook = REPO / "solutions" / "ch02_attention" / "ch02_attention.ipynb"
-    out = _run([bin_dir / "course", "check", notebook], cwd=REPO, env=_env(tmp_path), timeout=900)
-    assert "total:" in out, out
+    # --source solutions: the solution's cells hold the hidden tests too, so they are compared with the source
+    out = _run([bin_dir / "course", "check", notebook, "--source", REPO / "solutions"], cwd=REPO, env=_env(tmp_path),
+               timeout=900)
+    assert "total: 22/22 points" in out or ("total:" in out and "✗" not in out), out
 
 
 def test_finetune_help_and_a_short_pretraining_run_write_only_into_out(installed, tmp_path):

@@ -90,6 +90,10 @@ def _namespace_args() -> list[str]:
 def python_roots() -> list[Path]:
     """The folders the Python environment lives in: the venv and the interpreter it was made from."""
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent}
+    # site-packages folders that a .pth file or --system-site-packages adds from elsewhere (only those: a
+    # checkout on sys.path must stay out of the sandbox)
+    roots |= {Path(p) for p in sys.path if Path(p).name in ("site-packages", "dist-packages")
+              and not any(Path(p).is_relative_to(r) for r in roots)}
     return sorted(p for p in roots if p.is_dir())
 
 
