@@ -34,7 +34,7 @@ c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE", os.path.join(GRADING, "exc
 
 # --- execution (autograde, validate) ---------------------------------------------------------------
 # Per-cell timeout. Set on nbgrader's own Execute class (and on nbconvert's, which it subclasses):
-# tests/test_grading_pipeline.py proves that a looping cell is stopped after this many seconds.
+# tests/grading/test_grading_pipeline.py proves that a looping cell is stopped after this many seconds.
 _timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "120"))
 c.Execute.timeout = _timeout
 c.ExecutePreprocessor.timeout = _timeout

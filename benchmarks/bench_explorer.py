@@ -12,13 +12,9 @@ cached text, and an edit at the model's maximum length. Browser rendering time i
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import torch  # noqa: E402
+import torch
 
 WORDS = ("the old man walked slowly along the river because he wanted to see the boats that came in from the sea "
          "every morning while his daughter stayed at home reading a long novel about a family in london during "

@@ -1,4 +1,4 @@
-"""What the sandbox and parallel workers cost: `course grade` on the simulated class (tests/simulated_class.py)
+"""What the sandbox and parallel workers cost: `course grade` on the simulated class (tests/support/simulated_class.py)
 with and without the sandbox, with --jobs 1 and --jobs 2, the four runs interleaved ``--repeats`` times.
 
 Prints, per configuration, the median over learners of the seconds one learner took (the broken files,
@@ -24,7 +24,7 @@ CONFIGS = [("sandbox", 1), ("no sandbox", 1), ("sandbox", 2), ("no sandbox", 2)]
 
 
 def write_class(inbox: Path) -> None:
-    subprocess.run([sys.executable, str(REPO / "tests" / "simulated_class.py"), str(inbox)], check=True,
+    subprocess.run([sys.executable, str(REPO / "tests" / "support" / "simulated_class.py"), str(inbox)], check=True,
                    stdout=subprocess.DEVNULL, cwd=REPO / "tests")
 
 

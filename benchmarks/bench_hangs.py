@@ -41,13 +41,16 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
+from _support import test_support
 
-from notebook_utils import (SOLUTIONS, NotebookError, NotebookSession, chapter_path,  # noqa: E402
-                            isolated_env, stall_watching, widget_chapters,
-                            write_minimal_widget_notebook)
+ROOT = Path(__file__).resolve().parents[1]
+notebook_utils = test_support("notebook_utils")
+SOLUTIONS, NotebookError, NotebookSession = (notebook_utils.SOLUTIONS, notebook_utils.NotebookError,
+                                             notebook_utils.NotebookSession)
+chapter_path, isolated_env, stall_watching = (notebook_utils.chapter_path, notebook_utils.isolated_env,
+                                              notebook_utils.stall_watching)
+widget_chapters, write_minimal_widget_notebook = (notebook_utils.widget_chapters,
+                                                  notebook_utils.write_minimal_widget_notebook)
 
 CLIENTS = ("fixed", "nbclient", "grader", "grader-unfixed")
 ENV = {"NBGRADER_EXECUTION": "autograde"}

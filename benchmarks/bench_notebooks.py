@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_notebooks.py                          # every chapter, 3 runs each
     .venv/bin/python benchmarks/bench_notebooks.py ch04_pretraining --repeats 5
 
-Every run is a fresh kernel in a scratch folder (the same harness as tests/test_notebooks.py) and the time is
+Every run is a fresh kernel in a scratch folder (the same harness as tests/chapters/test_notebooks.py) and the time is
 the sum of the cells' times. Runs go round-robin over the chapters, so a burst of load on the machine lands on
 one run of a chapter, not on all of them; the verdict reads the median. Printed per chapter: median, min and
 max, and the slowest cells of the median run. Exits 1 if a chapter's median or the course's total is over budget.
@@ -14,28 +14,14 @@ chapter take 488 s whose every other run took 128 s), so the test suite reports 
 script, run on an idle machine, is what the budget is checked with.
 """
 import argparse
-import importlib.util
 import statistics
 import sys
-from pathlib import Path
 
 import nbformat
+from _support import test_support
 
 
-def _load_notebook_utils():
-    """tests/notebook_utils.py, the harness and budgets the notebook tests use, loaded from its file (tests/ is
-    not a package; this script leaves sys.path alone)."""
-    name, path = "notebook_utils", Path(__file__).resolve().parents[1] / "tests" / "notebook_utils.py"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # registered before it runs, as an import does (its dataclasses look it up)
-    spec.loader.exec_module(module)
-    return module
-
-
-_nb = _load_notebook_utils()
+_nb = test_support("notebook_utils")  # the harness and budgets the notebook tests use
 COURSE_BUDGET_S, NOTEBOOK_BUDGET_S, SOLUTIONS = _nb.COURSE_BUDGET_S, _nb.NOTEBOOK_BUDGET_S, _nb.SOLUTIONS
 NotebookSession, chapter_path, chapters = _nb.NotebookSession, _nb.chapter_path, _nb.chapters
 

@@ -28,7 +28,7 @@ from .train import evaluate, train
 
 EVAL_EXAMPLES = 2048
 EVAL_SEED = 1234
-SUBSET_BATCHES = 4  # of 64 examples: what tests/test_checkpoint.py re-evaluates
+SUBSET_BATCHES = 4  # of 64 examples: what tests/library/test_checkpoint.py re-evaluates
 
 
 def heldout_eval_batches(tokenizer, max_length: int = 128, num_examples: int = EVAL_EXAMPLES, batch_size: int = 64):

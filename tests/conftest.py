@@ -12,13 +12,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from pathlib import Path
 
 import pytest
-
-TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
 
 _SESSION_DIR = tempfile.mkdtemp(prefix="course-tests-")
 for _var, _sub in {"JUPYTER_CONFIG_DIR": "jupyter-config", "JUPYTER_DATA_DIR": "jupyter-data",

@@ -1,6 +1,6 @@
 """Notebook execution that does not stall on widget cells: a ``NotebookClient`` mixin.
 
-Used by the test/benchmark harness (``tests/notebook_utils.py``) and by the grading executor
+Used by the test/benchmark harness (``tests/support/notebook_utils.py``) and by the grading executor
 (``course_lib.grading.preprocessors.GuardedExecute``, an nbgrader ``Execute``). Light on purpose (nbclient,
 traitlets, pyzmq and the standard library), because nbgrader imports the grading plug-ins.
 
@@ -156,4 +156,4 @@ class ReliableShellMixin(LoggingConfigurable):
 
 
 class CourseNotebookClient(ReliableShellMixin, NotebookClient):
-    """nbclient's ``NotebookClient`` with the shell-channel guard (the client of ``tests/notebook_utils.py``)."""
+    """nbclient's ``NotebookClient`` with the shell-channel guard (the client of ``tests/support/notebook_utils.py``)."""

@@ -1,4 +1,4 @@
-"""`course grade` end to end on a simulated class (tests/simulated_class.py) of the fixture assignment:
+"""`course grade` end to end on a simulated class (tests/support/simulated_class.py) of the fixture assignment:
 exact points per learner and exercise in the CSV, the same CSV with --jobs 1 and --jobs 2, a consistent
 gradebook, feedback without hidden tests, tampering reported by name, and each hostile case (loop,
 loop that ignores the interrupt, dead kernel, memory hog, broken files, deleted / duplicated / edited

@@ -22,3 +22,11 @@ def test_bench_notebooks_help_runs_from_anywhere(tmp_path):
     p = subprocess.run([sys.executable, str(BENCH_NOTEBOOKS), "--help"], cwd=tmp_path, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True, timeout=120)
     assert p.returncode == 0 and "--repeats" in p.stdout, p.stdout
+
+
+def test_no_benchmark_edits_sys_path():
+    scripts = sorted((REPO / "benchmarks").glob("*.py"))
+    assert len(scripts) > 3
+    for script in scripts:
+        assert "sys.path.insert" not in script.read_text() and "sys.path.append" not in script.read_text(), \
+            f"{script.name} edits sys.path: load tests/support/ through benchmarks/_support.py instead"

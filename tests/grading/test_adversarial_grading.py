@@ -1,4 +1,4 @@
-"""`course grade` on an adversarial class (tests/adversarial_class.py): every learner gets exactly the
+"""`course grade` on an adversarial class (tests/support/adversarial_class.py): every learner gets exactly the
 expected points, the attackers gain nothing and are named in the summary, the honest slips keep every
 point, and nothing outside the graded learner's own sandbox changes: the checkout's course_lib/, the
 fixture's solutions/, the template gradebook and the other learners' files are byte-identical afterwards.
@@ -22,7 +22,7 @@ from course_lib.grading import sandbox
 from simulated_class import CHAPTER, FIXTURE_COURSE, answered
 
 COURSE = str(Path(sys.executable).parent / "course")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 

@@ -26,7 +26,7 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 NOTEBOOK = REPO / "tests" / "fixtures" / "explorer_demo.ipynb"
 ARTIFACTS = REPO / "test-artifacts" / "browser"

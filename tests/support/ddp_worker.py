@@ -1,4 +1,4 @@
-"""Run by tests/test_train.py under `torchrun --nproc_per_node 2`: each process trains on its half of the batch."""
+"""Run by tests/library/test_train.py under `torchrun --nproc_per_node 2`: each process trains on its half of the batch."""
 import sys
 
 import torch

@@ -1,7 +1,7 @@
 """A simulated class for the fixture assignment ``fx01_fixture`` (tests/fixtures/course): one learner per
 behaviour the grading pipeline must survive, and the exact points each must get.
 
-Run ``python tests/simulated_class.py DIR`` to write the submissions into DIR (for trying `course grade`
+Run ``python tests/support/simulated_class.py DIR`` to write the submissions into DIR (for trying `course grade`
 by hand); tests import :func:`write_class` and :data:`EXPECTED`.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
+FIXTURE_COURSE = Path(__file__).resolve().parents[1] / "fixtures" / "course"
 CHAPTER = "fx01_fixture"
 RELEASE = FIXTURE_COURSE / "notebooks" / CHAPTER / f"{CHAPTER}.ipynb"
 

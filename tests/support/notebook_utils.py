@@ -28,7 +28,7 @@ The client is :class:`course_lib.grading.execution.CourseNotebookClient` (nbclie
 with the fix of the widget-cell stall, the same mixin the grading executor uses); ``client_class`` picks
 another one (``nbclient.NotebookClient`` reproduces the stall). ``watch_stalls=seconds`` counts a cell
 whose ``execute_reply`` has not reached the client that long after the kernel went idle
-(``NotebookSession.stalls``; tests/test_no_hangs.py and benchmarks/bench_hangs.py).
+(``NotebookSession.stalls``; tests/grading/test_no_hangs.py and benchmarks/bench_hangs.py).
 """
 from __future__ import annotations
 
@@ -43,10 +43,10 @@ from pathlib import Path
 
 import nbformat
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
-FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
+FIXTURE_COURSE = REPO / "tests" / "fixtures" / "course"
 DEFAULT_TIMEOUT = 600
 #: ARCHITECTURE.md, Chapters: each notebook runs top to bottom in at most 3 minutes on a 2-core CPU, the course in 10
 NOTEBOOK_BUDGET_S = 180.0
@@ -479,7 +479,7 @@ def cell_error(nb, gid: str) -> str | None:
     return r.error
 
 
-# --- the wrong-answer test modules (tests/test_chNN_wrong_answers.py) --------------------------------------
+# --- the wrong-answer test modules (tests/chapters/test_chNN_wrong_answers.py) --------------------------------------
 def prepared_session(notebook: Path, cells: list[str], **kwargs):
     """A kernel on one torch thread that has run `cells` (setup, solutions, read-only helpers) once, in order.
     The wrong-answer modules use it as their module fixture, then swap one answer at a time (try_answer).

@@ -15,7 +15,7 @@ from course_lib.checkpoint import load_checkpoint, save_checkpoint
 from course_lib.runtime import set_seed
 from course_lib.train import evaluate, linear_warmup_decay, train
 
-from ddp_worker import make_model_and_batch  # tests/ is on sys.path (conftest.py)
+from ddp_worker import make_model_and_batch  # tests/support/ is on sys.path (pyproject.toml)
 
 
 def pretraining_batch(seed=0, vocab=64):
@@ -154,7 +154,7 @@ def test_data_parallel_equals_single_process_on_the_combined_batch(tmp_path):
     out = tmp_path / "ddp.safetensors"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          str(Path(__file__).parent / "ddp_worker.py"), str(out)],
+                          str(Path(__file__).parents[1] / "support" / "ddp_worker.py"), str(out)],
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     model, batch = make_model_and_batch()

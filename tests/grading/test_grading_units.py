@@ -89,7 +89,7 @@ def test_the_sandbox_hides_the_network_the_processes_and_the_checkout(tmp_path):
     tmp_at = next(i for i in range(len(args)) if args[i:i + 2] == ["--tmpfs", "/tmp"])
     env_at = args.index(str(sandbox.python_roots()[0]))
     assert tmp_at < env_at, "the private /tmp must be mounted first: a .venv under /tmp would be hidden"
-    repo = str(Path(__file__).resolve().parents[1])
+    repo = str(Path(__file__).resolve().parents[2])
     assert not any(a == repo or a.startswith(repo + "/solutions") or a.startswith(repo + "/course_lib")
                    for a in args), "the checkout itself must not be bound into the sandbox"
 
