@@ -171,6 +171,9 @@ def write_results_table(results: dict) -> None:
                   f"- held-out NSP accuracy ≥ 80 %: {100 * held['nsp_accuracy']:.1f} % "
                   f"({'met' if held['nsp_accuracy'] >= 0.80 else 'missed'}); NSP loss {held['nsp_loss']:.3f} vs "
                   f"ln 2 = 0.693 ({'learned' if held['nsp_loss'] < 0.65 else 'barely learned'})", ""]
+    if results.get("gpt"):
+        from .pretrain import gpt_results_lines
+        lines += gpt_results_lines(results["gpt"])
     if results.get("notes"):  # the maintainers' reading of these numbers (export drops it with the rows it reads)
         lines += ["## Reading the results", "", *[f"- {note}" for note in results["notes"]], ""]
     RESULTS_MD.write_text("\n".join(lines))

@@ -176,6 +176,7 @@ def main(args) -> int:
 # The GPT: causal language modelling on the same corpus, with the byte-level BPE
 # ----------------------------------------------------------------------------------------------
 GPT_EVAL_WINDOWS_DURING_TRAINING = 32  # the first held-out windows, for the curve; the end of a run scores them all
+GPT_SUBSET_WINDOWS = 64  # the first held-out windows, that tests/test_gpt_pretrained.py re-scores (a few seconds)
 
 
 def pretrain_gpt(out_dir, preset: str = "tiny", minutes: float | None = None, steps: int | None = None,
@@ -236,3 +237,33 @@ def tqdm_batches(batches: list, description: str, progress: bool = True):
     from tqdm.auto import tqdm
 
     return tqdm(batches, desc=description, disable=not progress, unit="batch")
+
+
+def gpt_results_lines(gpt: dict) -> list[str]:
+    """The RESULTS.md section of the shipped GPT (from results.json["gpt"], written by tools/export_gpt.py)."""
+    held, base = gpt["heldout"], gpt["baselines"]
+    lines = ["## The shipped GPT (causal language model, byte-level BPE)", "",
+             f"Preset {gpt['preset']}, {gpt['steps']} steps of {gpt['batch_size']} windows of {gpt['block_size']} "
+             f"tokens ({gpt['tokens_seen']:,} tokens), lr {gpt['lr']:g}, {gpt['wall_time_s'] / 60:.0f} min on "
+             f"{gpt['device']} ({gpt['machine']}), made by", "", "```", *gpt["commands"], gpt["export_command"],
+             "```", "",
+             f"Held-out perplexity per BPE token, over the same {base['predictions']:,} next-token predictions "
+             f"({held['windows']} held-out windows of {gpt['block_size']} tokens, each token after the first given "
+             "what precedes it in its window); the n-gram models are counted on the training token stream:", "",
+             "| model | held-out perplexity |", "| --- | --- |",
+             f"| unigram, add-one smoothing | {base['unigram_add_one']:.1f} |",
+             f"| bigram, add-one smoothing (chapter 1's model) | {base['bigram_add_one']:.1f} |",
+             f"| bigram, interpolated Kneser-Ney (d = {base['kneser_ney_discount']}) | {base['bigram_kneser_ney']:.1f} |",
+             f"| the shipped GPT | {held['perplexity']:.1f} |", "",
+             f"Against the issue's target (at most half the bigram's, aim for a quarter): GPT / Kneser-Ney bigram = "
+             f"{held['perplexity'] / base['bigram_kneser_ney']:.2f}, GPT / add-one bigram = "
+             f"{held['perplexity'] / base['bigram_add_one']:.2f}. The training curve (loss, and held-out perplexity "
+             "of the first 32 windows) is `gpt/history.json`.", "",
+             "Samples (40 new tokens, `course_lib.generation.generate`; sampled rows use "
+             "`torch.Generator().manual_seed(seed)`):", "", "| prompt | decoding | seed | continuation |",
+             "| --- | --- | --- | --- |"]
+    for row in gpt["samples"]:
+        text = row["text"].replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {row['prompt']} | {row['decoding']} | {row['seed'] if row['seed'] is not None else '-'} "
+                     f"| {text} |")
+    return lines + [""]
