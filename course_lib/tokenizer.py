@@ -1,20 +1,19 @@
 """The course's WordPiece tokenizer (Hugging Face ``tokenizers``; never hand-written).
 
-A lowercase WordPiece vocabulary of 8,192 entries trained on the *training* split of the course corpus
-(:func:`course_lib.data.load_corpus`), shipped in ``course_lib/assets/tokenizer/`` (``vocab.txt``,
+A lowercase WordPiece vocabulary of 8,192 entries trained on the sentences of the *training* split of the
+course corpus (:func:`course_lib.data.load_corpus`), shipped in ``course_lib/assets/tokenizer/`` (``vocab.txt``,
 ``tokenizer.json``, ``tokenizer_config.json``, ``special_tokens_map.json``).
 
 Special tokens and ids: ``[PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4``. Pairs are encoded BERT-style
 ``[CLS] A [SEP] B [SEP]`` with ``token_type_ids`` 0 for ``[CLS] A [SEP]`` and 1 for ``B [SEP]``.
 
-Remake the shipped files (deterministic: byte-identical files in every run; about 20 s on 2 cores)::
-
-    python -m course_lib.tokenizer train          # = train_tokenizer() -> course_lib/assets/tokenizer/
+This module knows nothing of the corpus (``course_lib.data`` imports it, never the other way round):
+:func:`train_tokenizer` takes its texts as an argument. The maintainers remake the shipped files with
+``python tools/train_tokenizer.py`` (deterministic: byte-identical files in every run; see tools/README.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -50,24 +49,21 @@ def build_backend(vocab: dict[str, int] | None = None):
 
 
 def train_tokenizer(
-    texts: Iterable[str] | None = None,
+    texts: Iterable[str],
     vocab_size: int = VOCAB_SIZE,
     min_frequency: int = 2,
-    output_dir: str | Path | None = TOKENIZER_DIR,
+    output_dir: str | Path | None = None,
     limit_alphabet: int = 200,
 ):
     """Train the lowercase WordPiece vocabulary and (unless ``output_dir`` is None) save it.
 
-    ``texts``: the training text (default: every sentence of ``load_corpus("train")``, never the
-    held-out documents). Returns the ``transformers`` tokenizer (see :func:`load_tokenizer`).
+    ``texts``: the training text (for the shipped tokenizer: every sentence of ``load_corpus("train")``,
+    never the held-out documents). ``output_dir``: where to save the files (None: nowhere).
+    Returns the ``transformers`` tokenizer (see :func:`load_tokenizer`).
     The result is the same in every run for the same input (see the comment in the code on how the
     trainer's tie-breaking is made deterministic)."""
     from tokenizers import trainers
 
-    if texts is None:
-        from .data import load_corpus
-
-        texts = [s for doc in load_corpus("train") for s in doc]
     texts = list(texts)
     if not texts:
         raise ValueError("train_tokenizer: no training text")
@@ -187,7 +183,7 @@ def _load(path: str):
     p = Path(path)
     if not (p / "tokenizer.json").exists():
         raise FileNotFoundError(
-            f"no tokenizer.json in {p}; remake the shipped tokenizer with `python -m course_lib.tokenizer train`"
+            f"no tokenizer.json in {p}; remake the shipped tokenizer with `python tools/train_tokenizer.py` (tools/README.md)"
         )
     return Tokenizer.from_file(str(p / "tokenizer.json"))
 
@@ -210,25 +206,6 @@ def load_tokenizer(path: str | Path | None = None):
 
 
 load_tokenizer.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.tokenizer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train the WordPiece vocabulary on load_corpus('train') and save it")
-    t.add_argument("--vocab-size", type=int, default=VOCAB_SIZE)
-    t.add_argument("--min-frequency", type=int, default=2)
-    t.add_argument("--output-dir", default=str(TOKENIZER_DIR))
-    args = parser.parse_args(argv)
-    if args.cmd == "train":
-        tok = train_tokenizer(vocab_size=args.vocab_size, min_frequency=args.min_frequency,
-                              output_dir=args.output_dir)
-        print(f"saved a {len(tok)}-token WordPiece vocabulary to {args.output_dir}")
-
-
-if __name__ == "__main__":
-    main()
 
 
 # ----------------------------------------------------------------------------------------------

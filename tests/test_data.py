@@ -472,11 +472,12 @@ def test_unlabelled_task_sentences_exclude_every_dev_test_sentence():
 
 def test_corpus_tokenization_ignores_the_tokenizers_last_padding_setting():
     from course_lib import data as D
+    from course_lib.data.cache import tokenizer_key
     from course_lib.tokenizer import load_tokenizer
     tok = load_tokenizer()
     docs = [["the cat sat .", "a dog ran ."], ["x y z ."]]
     clean = D.tokenize_documents(docs, tok).ids.tolist()
-    key = D._tokenizer_key(tok)
+    key = tokenizer_key(tok)
     tok(["a b", "c d e f"], padding="max_length", max_length=50, truncation=True)  # leaves padding on the backend
     assert D.tokenize_documents(docs, tok).ids.tolist() == clean and 0 not in clean
-    assert D._tokenizer_key(tok) == key
+    assert tokenizer_key(tok) == key

@@ -125,7 +125,9 @@ def test_training_is_deterministic_and_specials_first(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("COURSE_LIB_SLOW_TESTS"), reason="set COURSE_LIB_SLOW_TESTS=1 (retrains, ~30 s)")
 def test_retraining_reproduces_shipped_tokenizer(tmp_path):
-    train_tokenizer(output_dir=tmp_path)
+    from course_lib.data import load_corpus
+
+    train_tokenizer([s for doc in load_corpus("train") for s in doc], output_dir=tmp_path)
     assert (tmp_path / "vocab.txt").read_bytes() == (TOKENIZER_DIR / "vocab.txt").read_bytes()
     assert (tmp_path / "tokenizer.json").read_bytes() == (TOKENIZER_DIR / "tokenizer.json").read_bytes()
 

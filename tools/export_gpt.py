@@ -17,22 +17,30 @@
 4. Samples from fixed prompts at fixed seeds: greedy, temperature 0.8, top-p 0.9.
 Then rewrites RESULTS.md from results.json (course_lib.finetune.write_results_table).
 """
+from __future__ import annotations
+
 import argparse
 import json
 import math
 import shutil
 from pathlib import Path
 
-import numpy as np
-import torch
+from _repo import ASSETS, source_course_lib
 
-from course_lib.checkpoint import SHIPPED_GPT, load_gpt_checkpoint, load_pretrained_gpt, read_checkpoint_info
-from course_lib.data.language_modeling import heldout_lm_batches, lm_token_stream, lm_windows
-from course_lib.finetune import RESULTS_JSON, load_results, write_results_table
-from course_lib.generation import generate
-from course_lib.pretrain import GPT_SUBSET_WINDOWS
-from course_lib.tokenizer import GPT_EOS_ID, load_gpt_tokenizer
-from course_lib.train import evaluate
+source_course_lib()
+
+import numpy as np  # noqa: E402  (after the check that this checkout's course_lib is the one imported)
+import torch  # noqa: E402
+
+from course_lib.checkpoint import load_gpt_checkpoint, load_pretrained_gpt, read_checkpoint_info  # noqa: E402
+from course_lib.data import heldout_lm_batches, lm_token_stream, lm_windows  # noqa: E402
+from course_lib.finetune import RESULTS_JSON, load_results, write_results_table  # noqa: E402
+from course_lib.generation import generate  # noqa: E402
+from course_lib.pretrain import GPT_SUBSET_WINDOWS  # noqa: E402
+from course_lib.tokenizer import GPT_EOS_ID, load_gpt_tokenizer  # noqa: E402
+from course_lib.train import evaluate  # noqa: E402
+
+SHIPPED_GPT = ASSETS / "gpt"
 
 PROMPTS = ["The history of the city", "She looked at him and said", "In the year 1850,"]
 SAMPLE_SEED = 0

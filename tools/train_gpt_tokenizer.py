@@ -1,6 +1,6 @@
 """Train the GPT's byte-level BPE tokenizer on the training split of the course corpus (maintainer tooling).
 
-    python tools/train_gpt_tokenizer.py                       # -> course_lib/assets/gpt/tokenizer.json (+ config)
+    python tools/train_gpt_tokenizer.py                       # -> course_lib/assets/gpt/tokenizer.json (~40 s)
 
 Byte-level BPE (GPT-2's scheme): text is first mapped to its UTF-8 bytes, so every string has an encoding and
 `decode(encode(text)) == text` for any text, with no unknown token. 8,192 entries: the size of the course's
@@ -10,21 +10,20 @@ corpus to be learned well. The only special token is `<|endoftext|>` (id 0): it 
 generation and pads batches (on the left, for batched generation). Only training documents are read, never
 the held-out ones the perplexity is measured on.
 """
+from __future__ import annotations
+
 import argparse
 from pathlib import Path
 
-from course_lib.tokenizer import GPT_EOS_TOKEN, GPT_TOKENIZER_DIR, GPT_VOCAB_SIZE, load_gpt_tokenizer
+from _repo import ASSETS, source_course_lib
 
 
-def training_texts() -> list[str]:
-    """One string per training document: its sentences joined by spaces (the corpus keeps no line breaks)."""
-    from course_lib.data import corpus_documents
-
-    return [" ".join(doc.sentences) for doc in corpus_documents("train")]
-
-
-def train(output_dir: Path, vocab_size: int = GPT_VOCAB_SIZE, min_frequency: int = 2) -> None:
+def train(output_dir: Path, vocab_size: int, min_frequency: int = 2) -> None:
+    """Train on the training documents, as the GPT reads them (`document_texts`), and save tokenizer.json."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from course_lib.data import document_texts
+    from course_lib.tokenizer import GPT_EOS_TOKEN
 
     backend = Tokenizer(models.BPE())
     # add_prefix_space=False: the first word of a text is encoded as written (GPT-2's default); the decoder
@@ -35,15 +34,17 @@ def train(output_dir: Path, vocab_size: int = GPT_VOCAB_SIZE, min_frequency: int
         vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=[GPT_EOS_TOKEN],
         # all 256 byte symbols, even those the corpus lacks, so that any text (emoji, CJK, ...) encodes
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    texts = training_texts()
+    texts = document_texts("train")
     backend.train_from_iterator(texts, trainer=trainer, length=len(texts))
     output_dir.mkdir(parents=True, exist_ok=True)
     backend.save(str(output_dir / "tokenizer.json"), pretty=True)
 
 
 def main(argv=None) -> None:
+    from course_lib.tokenizer import GPT_VOCAB_SIZE, load_gpt_tokenizer
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", type=Path, default=GPT_TOKENIZER_DIR)
+    parser.add_argument("--output-dir", type=Path, default=ASSETS / "gpt")
     parser.add_argument("--vocab-size", type=int, default=GPT_VOCAB_SIZE)
     args = parser.parse_args(argv)
     train(args.output_dir, args.vocab_size)
@@ -52,4 +53,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+    source_course_lib()
     main()
