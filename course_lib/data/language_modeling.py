@@ -27,7 +27,7 @@ def document_texts(split: str = "train") -> list[str]:
 def lm_token_stream(split: str = "train", tokenizer=None) -> np.ndarray:
     """The documents of `split` as one array of token ids (uint16), `<|endoftext|>` after each document.
     Cached on disk (as `.npz`, keyed by corpus and tokenizer) and in memory: tokenizing the corpus takes a minute."""
-    from .tokenizer import GPT_EOS_ID, load_gpt_tokenizer
+    from ..tokenizer import GPT_EOS_ID, load_gpt_tokenizer
 
     tokenizer = tokenizer or load_gpt_tokenizer()
     cache_key = (split, tokenizer_key(tokenizer))
