@@ -1,4 +1,4 @@
-"""How long each chapter's solution notebook takes top to bottom, against DESIGN.md section 3's budget
+"""How long each chapter's solution notebook takes top to bottom, against the budget in ARCHITECTURE.md (Chapters)
 (each notebook at most 3 minutes on a 2-core CPU, the whole course at most 10).
 
     .venv/bin/python benchmarks/bench_notebooks.py                          # every chapter, 3 runs each

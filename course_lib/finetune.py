@@ -4,12 +4,12 @@
     course finetune subj --init pretrained --freeze-encoder --train-fraction 0.1
 
 For each configuration, the learning rate is chosen on the dev set with the first seed, then the other seeds
-run at that learning rate; test accuracy is only read, never used for a choice. Every run is appended to
-course_lib/assets/results.json and the table in course_lib/assets/RESULTS.md is rewritten from it.
+run at that learning rate; test accuracy is only read, never used for a choice. Every run is recorded in
+``--out/results.json`` (default ``runs/finetune/`` under the current folder); the package's own
+``assets/results.json`` (the shipped measurements) is only read here: the maintainers' tools/ remake it.
 """
 import fcntl
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -20,9 +20,12 @@ from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, read_checkpoint_inf
 from .model import BertConfig, BertForSequenceClassification, set_dropout
 from .train import evaluate, make_optimizer, train
 
-ASSETS = Path(__file__).parent / "assets"
-RESULTS_JSON = ASSETS / "results.json"
-RESULTS_MD = ASSETS / "RESULTS.md"
+#: the shipped measurements (read only here; tools/results_table.py remakes them and RESULTS.md)
+RESULTS_JSON = Path(__file__).parent / "assets" / "results.json"
+#: where `course finetune` records its runs unless told otherwise (relative: under the current folder)
+DEFAULT_RESULTS_DIR = Path("runs") / "finetune"
+#: what makes two runs the same configuration (a later one replaces the earlier in a results file)
+RUN_KEY = ("task", "init", "freeze_encoder", "train_fraction", "seed", "lr", "epochs")
 
 
 def freeze_encoder(model) -> int:
@@ -87,24 +90,38 @@ def finetune(task: str, init: str = "pretrained", freeze: bool = False, train_fr
             "wall_time_s": round(time.perf_counter() - started, 1)}
 
 
-def load_results() -> dict:
-    return json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {"pretraining": None, "finetuning": []}
+def finetune_grid(task: str, seeds, lrs, results_dir=DEFAULT_RESULTS_DIR, command: str | None = None, **options) -> list[dict]:
+    """Fine-tune with every learning rate of ``lrs`` on the first seed, then the other ``seeds`` at the rate with the
+    best dev accuracy; print each row and (unless ``results_dir`` is None) record it in ``results_dir/results.json``.
+    ``options``: the other keywords of :func:`finetune`."""
+    rows, best = [], None
+    for i, seed in enumerate(seeds):
+        for lr in (lrs if i == 0 else [best["lr"]]):  # the grid runs on the first seed only, chosen on dev
+            row = finetune(task, seed=seed, lr=lr, **options)
+            print(json.dumps(row))
+            if results_dir is not None:
+                record(row, command or "", Path(results_dir) / "results.json")
+            if i == 0 and (best is None or row["dev_accuracy"] > best["dev_accuracy"]):
+                best = row
+            rows.append(row)
+    return rows
 
 
-def record(row: dict, command: str) -> None:
-    """Add a run to results.json (replacing an earlier run of the same configuration) and rewrite RESULTS.md."""
-    with open(RESULTS_JSON.with_suffix(".lock"), "w") as lock:  # several grids may record at once
+def load_results(path: Path = RESULTS_JSON) -> dict:
+    return json.loads(Path(path).read_text()) if Path(path).exists() else {"pretraining": None, "finetuning": []}
+
+
+def record(row: dict, command: str, path: Path) -> None:
+    """Add a run to the results file ``path`` (replacing an earlier run of the same configuration)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:  # several grids may record at once
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _record(row, command)
-
-
-def _record(row: dict, command: str) -> None:
-    results = load_results()
-    key = ("task", "init", "freeze_encoder", "train_fraction", "seed", "lr", "epochs")
-    results["finetuning"] = [r for r in results["finetuning"] if tuple(r[k] for k in key) != tuple(row[k] for k in key)]
-    results["finetuning"].append({**row, "command": command})
-    RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
-    write_results_table(results)
+        results = load_results(path)
+        results["finetuning"] = [r for r in results["finetuning"]
+                                 if tuple(r[k] for k in RUN_KEY) != tuple(row[k] for k in RUN_KEY)]
+        results["finetuning"].append({**row, "command": command})
+        path.write_text(json.dumps(results, indent=1) + "\n")
 
 
 def regime(row: dict) -> str:
@@ -124,106 +141,3 @@ def best_runs(rows: list[dict]) -> dict:
         best_lr = max((r for r in group if r["seed"] == first_seed), key=lambda r: r["dev_accuracy"])["lr"]
         chosen[key] = [r for r in group if r["lr"] == best_lr]
     return chosen
-
-
-def _mean_std(values):
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def write_results_table(results: dict) -> None:
-    lines = ["# Measured results", "",
-             "Made by the commands recorded in `results.json` (each row lists its command) on the machine named there.",
-             "Accuracies are percentages; mean ± standard deviation over seeds, at the learning rate chosen on the dev",
-             "set with the first seed. Regenerated by every `course finetune` run.", ""]
-    pre = results.get("pretraining")
-    if pre:
-        held = pre["heldout"]
-        lines += ["## Pretraining (the shipped checkpoint)", "",
-                  f"Preset {pre['preset']}, {pre['steps']} steps of {pre['batch_size']} sequences of "
-                  f"{pre['max_length']} tokens, {pre['wall_time_s'] / 60:.0f} min on {pre['device']} ({pre['machine']}), "
-                  "made by " + ("this command" if len(pre["commands"]) == 1 else
-                                "these commands, run in order (a call on the same `--out` as the one before resumes "
-                                "it; `--init-from` trains on from a finished checkpoint)")
-                  + ":", "", "```", *pre["commands"], "```", "", *_continued_lines(pre),
-                  "| held-out (fixed set of 2,048 examples) | value |", "| --- | --- |",
-                  f"| MLM accuracy (masked positions) | {100 * held['mlm_accuracy']:.1f} % |",
-                  f"| MLM loss (nats per masked token) | {held['mlm_loss']:.3f} |",
-                  f"| NSP accuracy | {100 * held['nsp_accuracy']:.1f} % |",
-                  f"| NSP loss (ln 2 = 0.693 is chance) | {held['nsp_loss']:.3f} |", ""]
-    chosen = best_runs(results.get("finetuning", []))
-    if chosen:
-        lines += ["## Fine-tuning", "", "| task | regime | labels used | lr | seeds | dev | test | time per run |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for (task, name, fraction), runs in sorted(chosen.items(), key=lambda kv: (kv[0][0], -kv[0][2], kv[0][1])):
-            dev, dev_sd = _mean_std([100 * r["dev_accuracy"] for r in runs])
-            test, test_sd = _mean_std([100 * r["test_accuracy"] for r in runs])
-            seconds = statistics.mean(r["wall_time_s"] for r in runs)
-            lines.append(f"| {task.upper()} | {name} | {fraction:.0%} | {runs[0]['lr']:g} | {len(runs)} | "
-                         f"{dev:.1f} ± {dev_sd:.1f} | {test:.1f} ± {test_sd:.1f} | {seconds:.0f} s |")
-        lines += ["", "Reference points (10-fold cross-validation, Pang & Lee data): MR — Naive Bayes SVM 79.4, "
-                  "CNN 81.5, fine-tuned BERT-base about 85-88; SUBJ — NBSVM 93.2, CNN 93.4.", ""]
-        lines += transfer_lines(chosen)
-    if pre:
-        held = pre["heldout"]
-        lines += ["## Against the targets of the data issue", "",
-                  f"- held-out MLM accuracy ≥ 30 %: {100 * held['mlm_accuracy']:.1f} % "
-                  f"({'met' if held['mlm_accuracy'] >= 0.30 else 'missed'})",
-                  f"- held-out NSP accuracy ≥ 80 %: {100 * held['nsp_accuracy']:.1f} % "
-                  f"({'met' if held['nsp_accuracy'] >= 0.80 else 'missed'}); NSP loss {held['nsp_loss']:.3f} vs "
-                  f"ln 2 = 0.693 ({'learned' if held['nsp_loss'] < 0.65 else 'barely learned'})", ""]
-    if results.get("gpt"):
-        from .pretrain import gpt_results_lines
-        lines += gpt_results_lines(results["gpt"])
-    if results.get("notes"):  # the maintainers' reading of these numbers (export drops it with the rows it reads)
-        lines += ["## Reading the results", "", *[f"- {note}" for note in results["notes"]], ""]
-    RESULTS_MD.write_text("\n".join(lines))
-
-
-def _continued_lines(pre: dict) -> list[str]:
-    """How a checkpoint trained on from another one was made (task-adaptive pretraining), and what it started from."""
-    more = pre.get("continued")
-    if not more:
-        return []
-    base, mix = pre.get("base", {}), more.get("task_text")
-    lines = [f"The last {more['steps']} steps ({more['wall_time_s'] / 60:.0f} min) trained on from the first "
-             f"{base.get('steps', '?')}" + (f", with {more['task_fraction']:.0%} of the batches MLM-only batches of the "
-                                            f"unlabelled *training* sentences of {' and '.join(t.upper() for t in mix)} "
-                                            "(task-adaptive pretraining; no dev or test sentence, no label)" if mix else "")
-             + "."]
-    if base.get("heldout"):
-        held = base["heldout"]
-        lines.append(f"Before that phase the held-out figures were MLM {100 * held['mlm_accuracy']:.1f} % "
-                     f"(loss {held['mlm_loss']:.3f}), NSP {100 * held['nsp_accuracy']:.1f} % (loss {held['nsp_loss']:.3f}).")
-    return [" ".join(lines), ""]
-
-
-def transfer_lines(chosen: dict) -> list[str]:
-    """Pretrained minus scratch test accuracy per task and label fraction (the transfer gain), in points."""
-    lines = ["## Transfer gain (pretrained − from scratch, test accuracy, points)", ""]
-    for (task, name, fraction), runs in sorted(chosen.items()):
-        scratch = chosen.get((task, "from scratch", fraction))
-        if name != "pretrained + full fine-tuning" or not scratch:
-            continue
-        gain = 100 * (statistics.mean(r["test_accuracy"] for r in runs)
-                      - statistics.mean(r["test_accuracy"] for r in scratch))
-        lines.append(f"- {task.upper()}, {fraction:.0%} of the labels: {gain:+.1f} "
-                     f"(target ≥ +5 on MR: {'met' if gain >= 5 else 'missed'})" if task == "mr" else
-                     f"- {task.upper()}, {fraction:.0%} of the labels: {gain:+.1f}")
-    return lines + [""] if len(lines) > 2 else []
-
-
-def main(args) -> int:
-    import sys
-    command = "course " + " ".join(sys.argv[1:])
-    best = None
-    for i, seed in enumerate(args.seeds):
-        lrs = args.lrs if i == 0 else [best["lr"]]  # the grid runs on the first seed only, chosen on dev
-        for lr in lrs:
-            row = finetune(args.task, args.init, args.freeze_encoder, args.train_fraction, seed, lr, args.epochs,
-                           args.batch_size, args.max_length, checkpoint=args.checkpoint, device=args.device)
-            print(json.dumps(row))
-            if not args.no_record:
-                record(row, command)
-            if i == 0 and (best is None or row["dev_accuracy"] > best["dev_accuracy"]):
-                best = row
-    return 0

@@ -1,9 +1,10 @@
-"""Pretraining the course's BERT on the shipped corpus (MLM + NSP), resumably, and exporting the checkpoint.
+"""Pretraining the course's BERT on the shipped corpus (MLM + NSP), resumably, into a run folder.
 
     course pretrain --preset mini --minutes 80 --out runs/pretrain          # start, or resume the same folder
     course pretrain --preset mini --minutes 120 --out runs/pretrain         # a larger budget trains on from there
     course pretrain --init-from runs/pretrain/checkpoint --task-text mr subj --minutes 45 --out runs/tapt
-    course pretrain --out runs/tapt --export                                 # copy the result into the package
+
+The result is ``--out/checkpoint``; the maintainers ship one with ``python tools/export_checkpoint.py RUN``.
 
 The recipe is sized for a laptop CPU (Cramming's lessons): no dropout while pretraining, the MLM output
 layer only at masked positions, a learning-rate schedule planned by wall-clock time, and a fixed held-out
@@ -12,18 +13,20 @@ evaluation set (held-out documents, fixed NSP pairs and masks) so recorded metri
 `--init-from` trains on from a finished checkpoint in a new folder; with `--task-text` a fraction of the
 batches are MLM-only batches of the tasks' unlabelled *training* sentences (task-adaptive pretraining,
 Gururangan et al. 2020; dev and test sentences are never used). The checkpoint records the whole lineage.
+
+`pretrain_gpt` does the same for the GPT (next-token prediction with the byte-level BPE, `course pretrain --model
+gpt`); the maintainers ship its result with ``python tools/export_gpt.py RUN``.
 """
 import json
 import platform
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, read_checkpoint_info, save_checkpoint
+from .checkpoint import load_checkpoint, read_checkpoint_info, save_checkpoint
 from .model import BertConfig, BertForPreTraining, set_dropout
 from .train import evaluate, train
 
@@ -128,50 +131,6 @@ def _log_command(out_dir: Path, command: str | None) -> list[str]:
     return commands
 
 
-def export(out_dir) -> Path:
-    """Copy a finished run's checkpoint (and its training history) into the package."""
-    source = Path(out_dir) / "checkpoint"
-    load_checkpoint(source)  # refuse to ship something that does not load
-    previous = SHIPPED_CHECKPOINT / "config.json"
-    previous_config = read_checkpoint_info(SHIPPED_CHECKPOINT)["config"] if previous.exists() else None
-    SHIPPED_CHECKPOINT.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json", "history.json"):
-        shutil.copyfile(source / name, SHIPPED_CHECKPOINT / name)
-    from .finetune import RESULTS_JSON, load_results, write_results_table
-    from .tokenizer import load_tokenizer
-    info = read_checkpoint_info(source)
-    # A small fixed subset that the test suite re-evaluates quickly to check the shipped weights.
-    subset = heldout_eval_batches(load_tokenizer(), info["metadata"]["max_length"])[:SUBSET_BATCHES]
-    metrics = evaluate(load_checkpoint(SHIPPED_CHECKPOINT), subset)
-    results = load_results()
-    # Fine-tuning from scratch never reads the weights, only the architecture: those rows stay if it is unchanged.
-    kept = [r for r in results.get("finetuning", []) if r["init"] == "scratch" and previous_config == info["config"]]
-    dropped = len(results.get("finetuning", [])) - len(kept)
-    if dropped:
-        print(f"{dropped} recorded fine-tuning runs were made from the previous checkpoint and are dropped: remake them "
-              "with scripts/transfer_results.sh")
-    results["finetuning"] = kept
-    results.pop("notes", None)  # they read the results of the previous weights
-    results["pretraining"] = {**info["metadata"], "heldout_subset": {
-        "examples": SUBSET_BATCHES * 64, **{k: round(v, 5) for k, v in metrics.items()}}}
-    RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
-    write_results_table(results)
-    return SHIPPED_CHECKPOINT
-
-
-def main(args) -> int:
-    if args.export:
-        print(f"exported to {export(args.out)}")
-        return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    pretrain(args.out, preset=args.preset, minutes=args.minutes, steps=args.steps, batch_size=args.batch_size,
-             lr=args.lr, max_length=args.max_length, warmup=args.warmup, dropout=args.dropout, seed=args.seed,
-             eval_every=args.eval_every, device=args.device, command="course " + " ".join(sys.argv[1:]),
-             init_from=args.init_from, task_text=args.task_text or (), task_fraction=args.task_fraction)
-    return 0
-
-
 # ----------------------------------------------------------------------------------------------
 # The GPT: causal language modelling on the same corpus, with the byte-level BPE
 # ----------------------------------------------------------------------------------------------
@@ -238,32 +197,3 @@ def tqdm_batches(batches: list, description: str, progress: bool = True):
 
     return tqdm(batches, desc=description, disable=not progress, unit="batch")
 
-
-def gpt_results_lines(gpt: dict) -> list[str]:
-    """The RESULTS.md section of the shipped GPT (from results.json["gpt"], written by tools/export_gpt.py)."""
-    held, base = gpt["heldout"], gpt["baselines"]
-    lines = ["## The shipped GPT (causal language model, byte-level BPE)", "",
-             f"Preset {gpt['preset']}, {gpt['steps']} steps of {gpt['batch_size']} windows of {gpt['block_size']} "
-             f"tokens ({gpt['tokens_seen']:,} tokens), lr {gpt['lr']:g}, {gpt['wall_time_s'] / 60:.0f} min on "
-             f"{gpt['device']} ({gpt['machine']}), made by", "", "```", *gpt["commands"], gpt["export_command"],
-             "```", "",
-             f"Held-out perplexity per BPE token, over the same {base['predictions']:,} next-token predictions "
-             f"({held['windows']} held-out windows of {gpt['block_size']} tokens, each token after the first given "
-             "what precedes it in its window); the n-gram models are counted on the training token stream:", "",
-             "| model | held-out perplexity |", "| --- | --- |",
-             f"| unigram, add-one smoothing | {base['unigram_add_one']:.1f} |",
-             f"| bigram, add-one smoothing (chapter 1's model) | {base['bigram_add_one']:.1f} |",
-             f"| bigram, interpolated Kneser-Ney (d = {base['kneser_ney_discount']}) | {base['bigram_kneser_ney']:.1f} |",
-             f"| the shipped GPT | {held['perplexity']:.1f} |", "",
-             f"Against the issue's target (at most half the bigram's, aim for a quarter): GPT / Kneser-Ney bigram = "
-             f"{held['perplexity'] / base['bigram_kneser_ney']:.2f}, GPT / add-one bigram = "
-             f"{held['perplexity'] / base['bigram_add_one']:.2f}. The training curve (loss, and held-out perplexity "
-             "of the first 32 windows) is `gpt/history.json`.", "",
-             "Samples (40 new tokens, `course_lib.generation.generate`; sampled rows use "
-             "`torch.Generator().manual_seed(seed)`):", "", "| prompt | decoding | seed | continuation |",
-             "| --- | --- | --- | --- |"]
-    for row in gpt["samples"]:
-        text = row["text"].replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {row['prompt']} | {row['decoding']} | {row['seed'] if row['seed'] is not None else '-'} "
-                     f"| {text} |")
-    return lines + [""]

@@ -48,7 +48,7 @@ SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
 FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
 DEFAULT_TIMEOUT = 600
-#: DESIGN.md section 3: each notebook runs top to bottom in at most 3 minutes on a 2-core CPU, the course in 10
+#: ARCHITECTURE.md, Chapters: each notebook runs top to bottom in at most 3 minutes on a 2-core CPU, the course in 10
 NOTEBOOK_BUDGET_S = 180.0
 COURSE_BUDGET_S = 600.0
 

@@ -9,13 +9,13 @@ import shutil
 import subprocess
 import sys
 import time
-import types
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from course_lib import cli
+from course_lib.cli.options import Command
 from course_lib.course import free_port, sync_my_work, write_lab_overrides
 from notebook_utils import FIXTURE_COURSE, REPO, chapters
 
@@ -31,7 +31,7 @@ def test_course_help_lists_the_commands():
     print(f"course --help: {time.perf_counter() - t0:.1f} s")
 
 
-@pytest.mark.parametrize("name", sorted(cli.build_parser()._subparsers._group_actions[0].choices))
+@pytest.mark.parametrize("name", sorted(cli.commands()))
 def test_every_command_has_help(name, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([name, "--help"])
@@ -45,16 +45,16 @@ def test_no_command_prints_help(capsys):
     assert "COMMAND" in capsys.readouterr().out
 
 
-def test_bad_input_is_one_line_not_a_traceback(monkeypatch, capsys):
-    mod = types.ModuleType("course_failing_commands")
+def _with_command(monkeypatch, command):
+    commands = {**cli.commands(), command.name: command}
+    monkeypatch.setattr(cli, "commands", lambda: commands)
 
+
+def test_bad_input_is_one_line_not_a_traceback(monkeypatch, capsys):
     def run(args):
         raise ValueError("--task-fraction must be in [0, 1), got 1.5")
 
-    mod.run = run
-    monkeypatch.setitem(sys.modules, "course_failing_commands", mod)
-    monkeypatch.setattr(cli, "REGISTRY", dict(cli.REGISTRY))
-    cli.command("failing", help="a test command", target="course_failing_commands:run")(lambda p: None)
+    _with_command(monkeypatch, Command("failing", "a test command", lambda p: None, run))
     monkeypatch.delenv("COURSE_DEBUG", raising=False)
     assert cli.main(["failing"]) == 2
     assert capsys.readouterr().err == "course failing: error: --task-fraction must be in [0, 1), got 1.5\n"
@@ -80,19 +80,37 @@ def test_real_commands_report_bad_input_in_one_line(argv, expected, tmp_path):
     assert not (tmp_path / "run").exists(), "a run refused for bad input must not leave a run folder behind"
 
 
-def test_registry_adds_a_command_lazily(monkeypatch):
-    mod = types.ModuleType("course_fake_commands")
-    calls = []
-    mod.run = lambda args: calls.append(args.steps) or 7
-    monkeypatch.setitem(sys.modules, "course_fake_commands", mod)
-    monkeypatch.setattr(cli, "REGISTRY", dict(cli.REGISTRY))
+def test_options_are_built_only_for_the_command_that_runs(monkeypatch):
+    built = []
+    _with_command(monkeypatch, Command("fake", "a test command", lambda p: built.append(p.prog) or
+                                       p.add_argument("--steps", type=int, default=1), lambda args: 7 + args.steps))
+    assert cli.main(["fake", "--steps", "3"]) == 10 and built == ["course fake"]
+    p = subprocess.run([sys.executable, "-c", "import sys; from course_lib import cli; cli.build_parser(only='');"
+                        "print(sorted(m for m in ('torch', 'nbgrader', 'jupyter_client') if m in sys.modules))"],
+                       stdout=subprocess.PIPE, text=True, timeout=120, check=True)
+    assert p.stdout.strip() == "[]", "`course --help` imports heavy modules: " + p.stdout
 
-    @cli.command("fake", help="a test command", target="course_fake_commands:run")
-    def _(p):
-        p.add_argument("--steps", type=int, default=1)
 
-    assert cli.main(["fake", "--steps", "3"]) == 7
-    assert calls == [3]
+def test_option_defaults_are_the_library_functions_own():
+    import inspect
+
+    from course_lib.course.lab import lab
+    from course_lib.finetune import finetune
+    from course_lib.grading.pipeline import GradeSettings
+    from course_lib.pretrain import pretrain
+
+    for name, function, options in (("pretrain", pretrain, {"batch_size", "lr", "preset", "task_fraction", "steps"}),
+                                    ("finetune", finetune, {"epochs", "max_length", "init", "train_fraction"}),
+                                    ("lab", lab, {"port", "ip"}),
+                                    ("grade", GradeSettings, {"jobs", "learner_timeout"})):
+        argv = [name] + (["mr"] if name == "finetune" else ["x"] if name == "grade" else [])
+        args = cli.build_parser(only=name).parse_args(argv)
+        for option in options:
+            assert getattr(args, option) == inspect.signature(function).parameters[option].default, (name, option)
+    args = cli.build_parser(only="finetune").parse_args(["finetune", "mr"])
+    assert args.seed == [inspect.signature(finetune).parameters["seed"].default] and args.freeze is False
+    args = cli.build_parser(only="grade").parse_args(["grade", "x", "--no-sandbox", "-j", "2"])
+    assert args.sandbox is False and args.feedback is True and args.jobs == 2
 
 
 def test_sync_my_work_adds_but_never_overwrites(tmp_path):

@@ -1,6 +1,6 @@
 """`course lab` stopped with SIGTERM or SIGINT stops its server too (it asks the server to stop and waits for
 it) instead of leaving it running. The server is a stand-in: a short Python child that records the signal
-it got and exits, started by the real `course_lib.course.lab` with `lab_command` swapped for it."""
+it got and exits, started by the real `course_lib.course.lab.lab` with `lab_command` swapped for it."""
 from __future__ import annotations
 
 import os
@@ -23,14 +23,13 @@ time.sleep(60)
 """
 
 LAB = """
-import argparse, signal, sys
-import course_lib.course as course
+import signal, sys
+import course_lib.course.lab as course
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever the test runner ignores
 fake, pid_file, stopped_file = sys.argv[1:4]
 course.lab_command = lambda *args, **kwargs: [sys.executable, fake, pid_file, stopped_file]
 course.write_lab_overrides = lambda *args, **kwargs: None  # not into this venv's share/jupyter
-sys.exit(course.lab(argparse.Namespace(dir=sys.argv[4], port=8999, token="t", ip="127.0.0.1", no_browser=True,
-                                       jupyter_args=[], dry_run=False)))
+sys.exit(course.lab(sys.argv[4], port=8999, token="t", ip="127.0.0.1", open_browser=False))
 """
 
 

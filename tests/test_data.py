@@ -481,3 +481,24 @@ def test_corpus_tokenization_ignores_the_tokenizers_last_padding_setting():
     tok(["a b", "c d e f"], padding="max_length", max_length=50, truncation=True)  # leaves padding on the backend
     assert D.tokenize_documents(docs, tok).ids.tolist() == clean and 0 not in clean
     assert tokenizer_key(tok) == key
+
+
+def test_cache_key_is_the_corpus_version_and_the_raw_data_manifest(tmp_path, monkeypatch):
+    from course_lib.data import cache
+
+    shipped = cache.corpus_key()
+    manifest = tmp_path / "MANIFEST.sha256"
+    manifest.write_bytes(cache.MANIFEST.read_bytes())
+    monkeypatch.setattr(cache, "MANIFEST", manifest)
+    try:
+        cache.corpus_key.cache_clear()
+        assert cache.corpus_key() == shipped, "the key depends on something besides the version and the manifest"
+        manifest.write_bytes(manifest.read_bytes().replace(b"wiki.test.raw", b"wiki.other.raw"))
+        cache.corpus_key.cache_clear()
+        assert cache.corpus_key() != shipped, "new raw data must change the cache key"
+        manifest.write_bytes(cache.DATA_DIR.joinpath("MANIFEST.sha256").read_bytes())
+        monkeypatch.setattr(cache, "CORPUS_VERSION", cache.CORPUS_VERSION + 1)
+        cache.corpus_key.cache_clear()
+        assert cache.corpus_key() != shipped, "a new CORPUS_VERSION must change the cache key"
+    finally:
+        cache.corpus_key.cache_clear()

@@ -58,12 +58,25 @@ def test_recorded_results_are_complete_when_present():
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["command"].startswith("course finetune")
 
 
-def test_the_shipped_table_is_what_the_recorded_results_say(tmp_path, monkeypatch):
-    import course_lib.finetune
-    shipped_table = course_lib.finetune.RESULTS_MD.read_text()
-    monkeypatch.setattr(course_lib.finetune, "RESULTS_MD", tmp_path / "RESULTS.md")
+def test_the_shipped_table_is_what_the_recorded_results_say():
+    from results_table import RESULTS_MD, render  # tools/ (pytest puts tools/ on the path)
+
     recorded = json.loads(RESULTS_JSON.read_text())
-    course_lib.finetune.write_results_table(recorded)
-    assert (tmp_path / "RESULTS.md").read_text() == shipped_table, "RESULTS.md is stale: rewrite it from results.json"
-    course_lib.finetune.write_results_table({**recorded, "notes": ["why a target is missed"]})
-    assert "## Reading the results\n\n- why a target is missed\n" in (tmp_path / "RESULTS.md").read_text()
+    assert render(recorded) == RESULTS_MD.read_text(), "RESULTS.md is stale: python tools/results_table.py"
+    assert "## Reading the results\n\n- why a number is low\n" in render({**recorded, "notes": ["why a number is low"]})
+    assert "target" not in render({**recorded, "notes": []}).lower(), "RESULTS.md reports measurements, not targets"
+
+
+def test_finetune_records_runs_in_its_out_folder_and_merging_replaces_same_configurations(tmp_path):
+    from course_lib.finetune import load_results, record
+    from results_table import merge
+
+    row = dict(task="mr", init="scratch", freeze_encoder=False, train_fraction=1.0, seed=0, lr=1e-4, epochs=1,
+               dev_accuracy=0.5, test_accuracy=0.5, wall_time_s=1.0)
+    record(row, "course finetune mr", tmp_path / "out" / "results.json")
+    record({**row, "dev_accuracy": 0.6}, "course finetune mr", tmp_path / "out" / "results.json")
+    (kept,) = load_results(tmp_path / "out" / "results.json")["finetuning"]
+    assert kept["dev_accuracy"] == 0.6 and kept["command"] == "course finetune mr"
+    merged = merge({"pretraining": None, "finetuning": [{**row, "command": "old"}, {**row, "seed": 1}]},
+                   {"finetuning": [kept]})
+    assert sorted((r["seed"], r["dev_accuracy"]) for r in merged["finetuning"]) == [(0, 0.6), (1, 0.5)]

@@ -1,7 +1,7 @@
 """Every solution notebook runs top to bottom without an error, and every autograded test cell fails
 against the released stub and passes against the solution.
 
-The time each notebook took is printed at the end of the run. DESIGN.md's budget (3 minutes per notebook on
+The time each notebook took is printed at the end of the run. The budget of ARCHITECTURE.md (3 minutes per notebook on
 a 2-core CPU) is a speed target, so it is checked by a benchmark, `benchmarks/bench_notebooks.py` (median of
 interleaved runs), not asserted here: one CI run on a shared machine once took 488 s for a chapter whose every
 other run took 128 s. A run over budget here gives a NotebookBudgetWarning naming its slowest cells; a cell

@@ -3,10 +3,8 @@ import json
 
 import pytest
 
-import course_lib.finetune
-import course_lib.pretrain
 from course_lib.checkpoint import load_checkpoint, read_checkpoint_info
-from course_lib.pretrain import export, pretrain
+from course_lib.pretrain import pretrain
 
 TINY = dict(preset="tiny", batch_size=4, max_length=32, eval_every=1000, progress=False)
 
@@ -50,10 +48,12 @@ def test_a_refused_continued_run_leaves_no_folder(tmp_path):
     assert not (tmp_path / "tapt").exists(), "a call refused for bad input must not leave a run folder"
 
 
-def test_export_keeps_only_the_results_the_new_weights_cannot_change(tmp_path, monkeypatch):
-    monkeypatch.setattr(course_lib.pretrain, "SHIPPED_CHECKPOINT", tmp_path / "shipped")
-    monkeypatch.setattr(course_lib.finetune, "RESULTS_JSON", tmp_path / "results.json")
-    monkeypatch.setattr(course_lib.finetune, "RESULTS_MD", tmp_path / "RESULTS.md")
+def test_export_keeps_only_the_results_the_new_weights_cannot_change(tmp_path):
+    from export_checkpoint import export  # tools/ (the maintainers' export; pytest puts tools/ on the path)
+
+    def export_into_tmp(run):
+        return export(run, shipped=tmp_path / "shipped", results_json=tmp_path / "results.json",
+                      results_md=tmp_path / "RESULTS.md")
 
     def finetuning_rows():
         return [{"task": "mr", "init": init, "freeze_encoder": False, "train_fraction": 1.0, "seed": 0, "lr": 1e-4,
@@ -64,11 +64,11 @@ def test_export_keeps_only_the_results_the_new_weights_cannot_change(tmp_path, m
         results = json.loads((tmp_path / "results.json").read_text())
         (tmp_path / "results.json").write_text(json.dumps({**results, "finetuning": finetuning_rows(),
                                                            "notes": ["read on the previous weights"]}))
-        export(run)
+        export_into_tmp(run)
         return json.loads((tmp_path / "results.json").read_text())
 
     pretrain(tmp_path / "a", steps=1, **TINY)
-    export(tmp_path / "a")
+    export_into_tmp(tmp_path / "a")
     results = export_after_recording(tmp_path / "a")  # the same weights again: still a new export
     assert [r["init"] for r in results["finetuning"]] == ["scratch"], "pretrained rows were measured on other weights"
     assert "notes" not in results, "notes reading the previous weights' results are stale"

@@ -53,7 +53,7 @@ def test_readme_command_is_real(line):
         words = shlex.split(part.strip())
         if words[0] == "course":
             args = cli.build_parser().parse_args(words[1:])
-            assert args._target
+            assert args.run
         elif words[0] == "make":
             targets = [w for w in words[1:] if "=" not in w and not w.startswith("-")]
             p = subprocess.run(["make", "-n", *targets], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -68,3 +68,15 @@ def test_readme_python_snippets_compile():
     assert snippets
     for body in snippets:
         compile(textwrap.dedent(body), "README.md", "exec")
+
+
+def test_readme_links_stay_in_the_repository():
+    """Links are web addresses or files of this repository (a clone has nothing beside it)."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", README)
+    assert targets
+    for target in targets:
+        if re.match(r"https?://", target):
+            continue
+        path = (REPO / target.split("#")[0]).resolve()
+        assert path.is_relative_to(REPO.resolve()) and path.exists(), f"README links {target}, not a file of the repo"
+    assert "../" not in README, "README refers to something outside the repository"

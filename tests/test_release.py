@@ -83,7 +83,7 @@ def test_no_solutions_or_hidden_tests_in_release(course):
 
 @pytest.mark.parametrize("course", sorted(COURSES))
 def test_hidden_tests_differ_from_visible(course):
-    """Every grade cell with hidden tests keeps some visible checks in front of them (DESIGN section 4)."""
+    """Every grade cell with hidden tests keeps some visible checks in front of them (ARCHITECTURE.md, Exercises and their tests)."""
     root = COURSES[course]
     bad = []
     for ch in chapters(root / "solutions"):

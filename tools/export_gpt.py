@@ -15,7 +15,7 @@
      distribution add-one smoothed, Pcont(w) = (N1+(. w) + 1) / (N1+(. .) + V), so that a token never seen
      after anything in training keeps a probability; a context never seen in training falls back to Pcont.
 4. Samples from fixed prompts at fixed seeds: greedy, temperature 0.8, top-p 0.9.
-Then rewrites RESULTS.md from results.json (course_lib.finetune.write_results_table).
+Then rewrites RESULTS.md from results.json (tools/results_table.py).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 
 from _repo import ASSETS, source_course_lib
+from results_table import RESULTS_JSON, write
 
 source_course_lib()
 
@@ -34,7 +35,7 @@ import torch  # noqa: E402
 
 from course_lib.checkpoint import load_gpt_checkpoint, load_pretrained_gpt, read_checkpoint_info  # noqa: E402
 from course_lib.data import heldout_lm_batches, lm_token_stream, lm_windows  # noqa: E402
-from course_lib.finetune import RESULTS_JSON, load_results, write_results_table  # noqa: E402
+from course_lib.finetune import load_results  # noqa: E402
 from course_lib.generation import generate  # noqa: E402
 from course_lib.pretrain import GPT_SUBSET_WINDOWS  # noqa: E402
 from course_lib.tokenizer import GPT_EOS_ID, load_gpt_tokenizer  # noqa: E402
@@ -103,14 +104,13 @@ def export(run_dir: Path) -> dict:
     info = read_checkpoint_info(SHIPPED_GPT)["metadata"]
     subset = heldout_lm_batches(block_size=info["block_size"], max_windows=GPT_SUBSET_WINDOWS)
     metrics = evaluate(load_pretrained_gpt(), subset)
-    results = load_results()
+    results = load_results(RESULTS_JSON)
     results["gpt"] = {**info,
                       "heldout_subset": {"windows": GPT_SUBSET_WINDOWS, "loss": round(metrics["loss"], 5),
                                          "perplexity": round(metrics["perplexity"], 4)},
                       "baselines": baseline_perplexities(info["block_size"]), "samples": samples(),
                       "export_command": f"python tools/export_gpt.py {run_dir}"}
-    RESULTS_JSON.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    write_results_table(results)
+    write(results)
     return results["gpt"]
 
 

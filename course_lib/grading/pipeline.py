@@ -300,20 +300,3 @@ def check(notebook: Path, *, chapter: str | None = None, source: Path | None = N
     pts, mx, pending = totals(r)
     print(f"total: {fmt_points(pts)}/{fmt_points(mx)} points" + (f", {fmt_points(pending)} graded by hand" if pending else ""))
     return 1 if failed else 0
-
-
-# --- CLI entry points (called by course_lib.cli) ---------------------------------------------------------
-def grade_command(args) -> int:
-    root = repo_root()
-    settings = GradeSettings(source=Path(args.source) if args.source else root / "solutions",
-                             out=Path(args.out) if args.out else root / "grading", jobs=args.jobs,
-                             cell_timeout=args.timeout, memory_limit=args.memory_limit,
-                             learner_timeout=args.learner_timeout, keep_work=args.keep_work,
-                             feedback=not args.no_feedback, sandbox=not args.no_sandbox)
-    results = grade(Path(args.submissions), settings, only=args.chapter)
-    return 0 if results else 1
-
-
-def check_command(args) -> int:
-    return check(Path(args.notebook), chapter=args.chapter, source=args.source, cell_timeout=args.timeout,
-                 memory_limit=args.memory_limit)
