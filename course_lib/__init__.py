@@ -12,6 +12,7 @@ _WHERE = {
     "BertForSequenceClassification": "model", "count_parameters": "model",
     "device": "runtime", "set_seed": "runtime",
     "load_pretrained": "checkpoint", "load_tokenizer": "tokenizer",
+    "load_pretrained_gpt": "checkpoint", "load_gpt_tokenizer": "tokenizer",
     "GPTConfig": "gpt", "GPTModel": "gpt", "GPTLMHeadModel": "gpt", "generate": "generation",
     "Seq2SeqConfig": "seq2seq", "Seq2SeqTransformer": "seq2seq",
 }

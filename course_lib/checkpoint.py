@@ -77,3 +77,32 @@ def load_pretrained(model_class=BertForPreTraining, device=None, num_labels: int
                                 f"remake it with the `course pretrain` command in course_lib/assets/RESULTS.md")
     model = load_checkpoint(SHIPPED_CHECKPOINT, model_class, device, num_labels)
     return model, load_tokenizer()
+
+
+SHIPPED_GPT = Path(__file__).parent / "assets" / "gpt"
+
+
+def load_gpt_checkpoint(directory, device=None):
+    """Rebuild the `GPTLMHeadModel` saved in `directory` (by `save_checkpoint`), float32, in eval mode."""
+    from .gpt import GPTConfig, GPTLMHeadModel
+
+    directory = Path(directory)
+    info = read_checkpoint_info(directory)
+    if info["model_class"] != GPTLMHeadModel.__name__:
+        raise ValueError(f"{directory} holds a {info['model_class']}, not a GPTLMHeadModel")
+    weights_file = directory / "model.safetensors"
+    if not weights_file.is_file():
+        raise FileNotFoundError(f"{weights_file} is missing")
+    model = GPTLMHeadModel(GPTConfig.from_dict(info["config"]))
+    state = {key: tensor.float() for key, tensor in load_file(weights_file).items()}
+    model.load_state_dict(state)  # strict: a missing or extra tensor is an error, not a silently fresh layer
+    return model.to(device or torch.device("cpu")).eval()
+
+
+def load_pretrained_gpt(device=None):
+    """The course's pretrained GPT, shipped in the package (no download), in eval mode; its tokenizer is
+    `course_lib.tokenizer.load_gpt_tokenizer()`. How it was made and what it scores: assets/RESULTS.md."""
+    if not (SHIPPED_GPT / "model.safetensors").is_file():
+        raise FileNotFoundError(f"the shipped GPT is missing from {SHIPPED_GPT}; remake it with the commands in "
+                                f"course_lib/assets/README.md")
+    return load_gpt_checkpoint(SHIPPED_GPT, device)

@@ -13,9 +13,13 @@ evaluation set (held-out documents, fixed NSP pairs and masks) so recorded metri
 `--init-from` trains on from a finished checkpoint in a new folder; with `--task-text` a fraction of the
 batches are MLM-only batches of the tasks' unlabelled *training* sentences (task-adaptive pretraining,
 Gururangan et al. 2020; dev and test sentences are never used). The checkpoint records the whole lineage.
+
+`pretrain_gpt` does the same for the GPT (next-token prediction with the byte-level BPE, `course pretrain --model
+gpt`); the maintainers ship its result with ``python tools/export_gpt.py RUN``.
 """
 import json
 import platform
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,3 +129,71 @@ def _log_command(out_dir: Path, command: str | None) -> list[str]:
         out_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(commands, indent=1) + "\n")
     return commands
+
+
+# ----------------------------------------------------------------------------------------------
+# The GPT: causal language modelling on the same corpus, with the byte-level BPE
+# ----------------------------------------------------------------------------------------------
+GPT_EVAL_WINDOWS_DURING_TRAINING = 32  # the first held-out windows, for the curve; the end of a run scores them all
+GPT_SUBSET_WINDOWS = 64  # the first held-out windows, that tests/test_gpt_pretrained.py re-scores (a few seconds)
+
+
+def pretrain_gpt(out_dir, preset: str = "tiny", minutes: float | None = None, steps: int | None = None,
+                 resume: bool = True, batch_size: int = 16, block_size: int = 256, lr: float = 3e-3,
+                 warmup: float = 0.05, seed: int = 0, eval_every: int = 100, device=None, progress: bool = True,
+                 command: str | None = None) -> dict:
+    """Pretrain a GPT (next-token prediction) into `out_dir`; returns its metadata, held-out perplexity included.
+
+    `out_dir/state` holds the resumable state (weights, AdamW moments, step, data position, history; the random
+    state follows from `seed` and the step), written every 5 minutes and at the end: with `resume=True` a later
+    call with the same folder and arguments picks up where the last one stopped; `resume=False` starts afresh.
+    The schedule (linear warm-up over `warmup` of the run, then linear decay to 0) is planned over `steps` or
+    `minutes` of wall-clock time. `out_dir/checkpoint` gets the final model (safetensors, float32), config.json
+    and history.json (training loss and held-out perplexity of the first 32 held-out windows every
+    `eval_every` steps). The final held-out perplexity is over every held-out window."""
+    from .data.language_modeling import heldout_lm_batches, lm_loader
+    from .gpt import GPTConfig, GPTLMHeadModel
+    from .tokenizer import load_gpt_tokenizer
+
+    out_dir = Path(out_dir)
+    if not resume and (out_dir / "state").exists():
+        shutil.rmtree(out_dir / "state")
+    tokenizer = load_gpt_tokenizer()
+    torch.manual_seed(seed)
+    # No dropout: a run this short never comes near overfitting a corpus it sees less than once.
+    config = GPTConfig.preset(preset, vocab_size=len(tokenizer), max_position_embeddings=block_size,
+                              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = GPTLMHeadModel(config)
+    loader = lm_loader("train", block_size=block_size, batch_size=batch_size, seed=seed, tokenizer=tokenizer)
+    heldout = heldout_lm_batches(block_size=block_size, batch_size=batch_size, tokenizer=tokenizer)
+    commands = _log_command(out_dir, command)
+    started = time.time()
+    history = train(model, loader, heldout, lr=lr, warmup=warmup, max_steps=steps,
+                    time_budget_s=None if minutes is None else minutes * 60, eval_every=eval_every,
+                    eval_batches=GPT_EVAL_WINDOWS_DURING_TRAINING // batch_size, log_every=10, device=device,
+                    seed=seed, progress=progress, checkpoint_dir=out_dir / "state", checkpoint_every_s=300,
+                    description="GPT pretraining")
+    metrics = evaluate(model, tqdm_batches(heldout, "held-out perplexity", progress))
+    state = json.loads((out_dir / "state" / "trainer_state.json").read_text())
+    info = {
+        "commands": commands, "preset": preset, "batch_size": batch_size, "block_size": block_size, "lr": lr,
+        "warmup": warmup, "seed": seed, "steps": state["step"], "tokens_seen": state["step"] * batch_size * block_size,
+        "wall_time_s": round(state["elapsed_s"], 1), "device": str(next(model.parameters()).device),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "heldout": {"loss": round(metrics["loss"], 4), "perplexity": round(metrics["perplexity"], 3),
+                    "windows": sum(len(b["input_ids"]) for b in heldout)},
+        "eval_set": {"split": "heldout", "block_size": block_size, "order": "corpus order, non-overlapping windows"},
+    }
+    save_checkpoint(model.cpu(), out_dir / "checkpoint", metadata=info)
+    (out_dir / "checkpoint" / "history.json").write_text(json.dumps(history))
+    print(f"GPT pretraining finished in {time.time() - started:.0f} s this call; held-out loss {metrics['loss']:.4f}, "
+          f"perplexity {metrics['perplexity']:.2f}")
+    return info
+
+
+def tqdm_batches(batches: list, description: str, progress: bool = True):
+    """`batches` with a tqdm progress bar (scoring every held-out window takes about a minute on a CPU)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(batches, desc=description, disable=not progress, unit="batch")
+

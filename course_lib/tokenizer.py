@@ -207,3 +207,35 @@ def load_tokenizer(path: str | Path | None = None):
 
 load_tokenizer.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
 
+
+# ----------------------------------------------------------------------------------------------
+# The GPT's byte-level BPE (trained by tools/train_gpt_tokenizer.py, shipped in assets/gpt/)
+# ----------------------------------------------------------------------------------------------
+GPT_TOKENIZER_DIR = Path(__file__).resolve().parent / "assets" / "gpt"
+GPT_EOS_TOKEN = "<|endoftext|>"
+GPT_EOS_ID = 0
+GPT_VOCAB_SIZE = 8192
+
+
+def load_gpt_tokenizer(path: str | Path | None = None):
+    """The GPT's byte-level BPE as a ``transformers.PreTrainedTokenizerFast`` (offline; nothing downloads).
+
+    Lossless: ``tok.decode(tok.encode(text)) == text`` for any text. ``<|endoftext|>`` (id 0) is the eos, bos,
+    unk and pad token; padding is on the left, so a batch of prompts ends at the same position and generation
+    appends to all of them at once. No special tokens are added when encoding. ``path``: a folder holding
+    ``tokenizer.json`` (default: the one shipped in the package)."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    folder = Path(path) if path is not None else GPT_TOKENIZER_DIR
+    if not (folder / "tokenizer.json").exists():
+        raise FileNotFoundError(f"no tokenizer.json in {folder}; remake the GPT tokenizer with "
+                                f"`python tools/train_gpt_tokenizer.py`")
+    backend = _load(str(folder))
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(backend.to_str()),
+                                  eos_token=GPT_EOS_TOKEN, bos_token=GPT_EOS_TOKEN, unk_token=GPT_EOS_TOKEN,
+                                  pad_token=GPT_EOS_TOKEN, padding_side="left", model_max_length=MAX_LENGTH,
+                                  clean_up_tokenization_spaces=False)
+    if tok.convert_tokens_to_ids(GPT_EOS_TOKEN) != GPT_EOS_ID:
+        raise ValueError(f"GPT tokenizer at {path}: {GPT_EOS_TOKEN} should have id {GPT_EOS_ID}")
+    return tok

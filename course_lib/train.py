@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .runtime import device as best_device
 from .runtime import set_seed
+from .gpt import CausalLMOutput
 from .model import ClassifierOutput, PreTrainingOutput
 
 
@@ -62,13 +63,15 @@ def _autocast(dev):
 def evaluate(model, loader, device=None, max_batches: int | None = None) -> dict:
     """Loss and accuracies over `loader`, weighted by what each metric counts (masked tokens, sentences).
 
-    Pretraining models give loss, mlm_loss, mlm_accuracy, nsp_loss, nsp_accuracy; classifiers loss, accuracy.
+    Pretraining models give loss, mlm_loss, mlm_accuracy, nsp_loss, nsp_accuracy; classifiers loss, accuracy;
+    causal language models loss (per predicted token) and perplexity = exp(loss).
     """
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
+    causal_lm = False
 
     def add(name, value, count):
         sums[name] = sums.get(name, 0.0) + float(value) * count
@@ -95,11 +98,25 @@ def evaluate(model, loader, device=None, max_batches: int | None = None) -> dict
             n = batch["labels"].numel()
             add("loss", out.loss, n)
             add("accuracy", accuracy(out.logits, batch["labels"]), n)
+        elif isinstance(out, CausalLMOutput) and batch.get("labels") is not None:
+            causal_lm = True
+            add("loss", out.loss, _predicted_tokens(batch["labels"], batch.get("attention_mask")))
     model.train(was_training)
     metrics = {name: sums[name] / counts[name] for name in sums}
     if "mlm_loss" in metrics or "nsp_loss" in metrics:
         metrics["loss"] = metrics.get("mlm_loss", 0.0) + metrics.get("nsp_loss", 0.0)
+    if causal_lm and "loss" in metrics:
+        metrics["perplexity"] = math.exp(metrics["loss"])
     return metrics
+
+
+def _predicted_tokens(labels: torch.Tensor, attention_mask: torch.Tensor | None) -> int:
+    """How many next-token predictions a causal LM's mean loss averaged (as `GPTLMHeadModel.next_token_loss`)."""
+    counted = labels[:, 1:] != -100
+    if attention_mask is not None:
+        mask = attention_mask[:, -labels.shape[1]:].bool()
+        counted &= mask[:, 1:] & mask[:, :-1]
+    return int(counted.sum())
 
 
 def _distributed() -> bool:

@@ -60,9 +60,40 @@ def render(results: dict) -> str:
         lines += ["", "Reference points (10-fold cross-validation, Pang & Lee data): MR — Naive Bayes SVM 79.4, "
                   "CNN 81.5, fine-tuned BERT-base about 85-88; SUBJ — NBSVM 93.2, CNN 93.4.", ""]
         lines += transfer_lines(chosen)
+    if results.get("gpt"):
+        lines += gpt_lines(results["gpt"])
     if results.get("notes"):  # the maintainers' reading of these numbers (export drops it with the rows it reads)
         lines += ["## Reading the results", "", *[f"- {note}" for note in results["notes"]], ""]
     return "\n".join(lines)
+
+
+def gpt_lines(gpt: dict) -> list[str]:
+    """The section of the shipped GPT (results.json["gpt"], written by tools/export_gpt.py)."""
+    held, base = gpt["heldout"], gpt["baselines"]
+    lines = ["## The shipped GPT (causal language model, byte-level BPE)", "",
+             f"Preset {gpt['preset']}, {gpt['steps']} steps of {gpt['batch_size']} windows of {gpt['block_size']} "
+             f"tokens ({gpt['tokens_seen']:,} tokens), peak lr {gpt['lr']:g}, {gpt['wall_time_s'] / 60:.0f} min on "
+             f"{gpt['device']} ({gpt['machine']}), made by", "", "```", *gpt["commands"], gpt["export_command"],
+             "```", "",
+             f"Held-out perplexity per BPE token over the same {base['predictions']:,} next-token predictions "
+             f"({held['windows']:,} held-out windows of {gpt['block_size']} tokens; every token after a window's first, "
+             "given what precedes it in its window). The n-gram models are counted on the training token stream "
+             "(smoothing as named; Kneser-Ney: interpolated, discount "
+             f"{base['kneser_ney_discount']}, add-one continuation counts; see tools/export_gpt.py):", "",
+             "| model | held-out perplexity |", "| --- | --- |",
+             f"| unigram, add-one | {base['unigram_add_one']:.1f} |",
+             f"| bigram, add-one (chapter 1's smoothing) | {base['bigram_add_one']:.1f} |",
+             f"| bigram, interpolated Kneser-Ney | {base['bigram_kneser_ney']:.1f} |",
+             f"| the shipped GPT | {held['perplexity']:.1f} |", "",
+             "The training curve (loss every 10 steps; held-out perplexity of the first 32 windows every "
+             "`eval_every` steps) is `gpt/history.json`. Samples (new tokens after the prompt; sampled rows draw "
+             "with `torch.Generator().manual_seed(seed)`):", "", "| prompt | decoding | seed | continuation |",
+             "| --- | --- | --- | --- |"]
+    for row in gpt["samples"]:
+        text = row["text"].replace("|", "\\|").replace("\n", " ")
+        seed = "-" if row["seed"] is None else row["seed"]
+        lines.append(f"| {row['prompt']} | {row['decoding']} | {seed} | {text} |")
+    return lines + [""]
 
 
 def _continued_lines(pre: dict) -> list[str]:

@@ -47,14 +47,29 @@ BERT_PRETRAIN_OPTIONS = {
 }
 
 
+GPT_PRETRAIN_OPTIONS = {
+    **{name: BERT_PRETRAIN_OPTIONS[name] for name in ("preset", "minutes", "steps", "batch_size", "lr", "warmup", "seed",
+                                                       "eval_every", "device")},
+    "block_size": "GPT: tokens per training window (the context length)",
+    "resume": "GPT: start afresh, discarding the state saved in --out",
+}
+
+
 def _pretrain_bert():
     from ..pretrain import pretrain
 
     return pretrain
 
 
-#: --model NAME: (the function that pretrains it, taking the run folder first; the options it takes)
-PRETRAINERS = {"bert": (_pretrain_bert, BERT_PRETRAIN_OPTIONS)}
+def _pretrain_gpt():
+    from ..pretrain import pretrain_gpt
+
+    return pretrain_gpt
+
+
+#: --model NAME: (the function that pretrains it, taking the run folder first; the options it takes). An option
+#: two models share shows the first one's default: give it explicitly for the other (the recorded commands do).
+PRETRAINERS = {"bert": (_pretrain_bert, BERT_PRETRAIN_OPTIONS), "gpt": (_pretrain_gpt, GPT_PRETRAIN_OPTIONS)}
 
 
 def _pretrain_arguments(p):
@@ -113,7 +128,7 @@ def _finetune(args) -> int:
 
 
 COMMANDS = (
-    Command("pretrain", "pretrain the course's BERT on the shipped corpus (resumable)", _pretrain_arguments,
+    Command("pretrain", "pretrain the course's BERT or GPT on the shipped corpus (resumable)", _pretrain_arguments,
             _pretrain,
             description="Pretrain (MLM + NSP) into --out; running the same command again resumes from the saved "
                         "state. The finished checkpoint is --out/checkpoint (maintainers ship one with "

@@ -6,6 +6,7 @@
 ``pretraining``   MLM masking, NSP pairs, token ids, segment-pair examples, dataset, collator, loaders,
                   the held-out evaluation set
 ``tasks``         the MR and SUBJ sentence classification tasks
+``language_modeling``  the GPT's data: byte-level BPE token stream, fixed-length windows, loader, held-out windows
 
 Main entry points (all importable from ``course_lib.data``)
 -----------------
@@ -16,6 +17,7 @@ Main entry points (all importable from ``course_lib.data``)
 ``build_eval_set(...)``                a fixed, seeded held-out MLM/NSP evaluation set
 ``load_task(name)`` / ``task_loader(...)``   the MR and SUBJ sentence classification tasks
 ``unlabelled_task_sentences()``        MR/SUBJ training sentences safe for task-adaptive pretraining
+``lm_loader(...)`` / ``heldout_lm_batches(...)``   causal-LM windows for the GPT (training / fixed held-out)
 
 The shipped files are remade by the maintainers' ``tools/build_assets.py`` (see ``tools/README.md``).
 """
@@ -28,6 +30,8 @@ from .corpus import (HELDOUT_FRACTION, HELDOUT_SEED, MAX_DOCUMENT_WORDS, MIN_DOC
 from .pretraining import (InterleavedLoader, MLMCollator, PretrainingCollator, PretrainingDataset, PretrainingLoader,
                           TokenizedCorpus, build_eval_set, create_pretraining_examples, eval_batches, make_nsp_pairs,
                           mask_tokens, mlm_loader, pretraining_loader, tokenize_documents, tokenized_corpus)
+from .language_modeling import (LMLoader, document_texts, heldout_lm_batches, lm_loader, lm_token_stream,
+                                lm_windows)
 from .tasks import (TASK_SPLIT_SEED, TASK_SPLITS, TASKS, TaskCollator, clean_task_text, dedup_key, load_task,
                     stratified_subset, task_examples, task_split_digest, unlabelled_task_sentences, task_loader)
 
@@ -40,6 +44,7 @@ __all__ = [
     "InterleavedLoader", "MLMCollator", "PretrainingCollator", "PretrainingDataset", "PretrainingLoader",
     "TokenizedCorpus", "build_eval_set", "create_pretraining_examples", "eval_batches", "make_nsp_pairs", "mask_tokens",
     "mlm_loader", "pretraining_loader", "tokenize_documents", "tokenized_corpus",
+    "LMLoader", "document_texts", "heldout_lm_batches", "lm_loader", "lm_token_stream", "lm_windows",
     "TASK_SPLIT_SEED", "TASK_SPLITS", "TASKS", "TaskCollator", "clean_task_text", "dedup_key", "load_task",
     "stratified_subset", "task_examples", "task_split_digest", "unlabelled_task_sentences", "task_loader",
 ]
