@@ -353,7 +353,7 @@ WRONG = [
     ("embeddings without dropout", "ex9_embeddings_answer",
      embeddings(f"self.layer_norm({WORD} + {POSITION} + {SEGMENT})"), "same output in training mode"),
     ("embeddings with other names", "ex9_embeddings_answer",
-     embeddings(EMBEDDINGS_OK.replace("layer_norm", "norm"), EMBEDDINGS_INIT.replace("layer_norm", "norm")),
+     embeddings(EMBEDDINGS_OK.replace("self.layer_norm", "self.norm"), EMBEDDINGS_INIT.replace("self.layer_norm", "self.norm")),
      "name the submodules"),
     ("embeddings subclass the reference", "ex9_embeddings_answer",
      "class BertEmbeddings(ref_model.BertEmbeddings):\n    pass\n", "switched off"),
@@ -361,7 +361,7 @@ WRONG = [
      "class BertEmbeddings(nn.Module):\n    def __init__(self, config):\n        super().__init__()\n"
      "        self.inner = hf_bert.BertEmbeddings(course_lib.hf.config_to_transformers(config))\n\n"
      "    def forward(self, input_ids, token_type_ids):\n        return self.inner(input_ids, token_type_ids)\n",
-     "switched off"),
+     "ready-made embeddings module"),
     # ---- exercise 10: BertEncoder and BertModel
     ("pooler on the mean of the tokens", "ex10_bert_answer",
      bert(pooled="torch.tanh(self.pooler(x.mean(1)))"), "[CLS] token"),
