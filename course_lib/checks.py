@@ -239,6 +239,12 @@ class _Finding(Exception):
         self.how, self.forbidden, self.where = how, forbidden, where
 
 
+def _copied(code, keys):
+    """The forbidden function that `code` copies (an equal program, or for a dictated one the very same code
+    object), or None."""
+    return keys.get(_code_key(code)) or keys.get(("same code object", _id(code)))
+
+
 def _scan(answer, forbidden, keys):
     """Raise _Finding if `answer` is, holds or copies one of `forbidden`."""
     library = _library_globals()
@@ -278,8 +284,8 @@ def _scan(answer, forbidden, keys):
                 visit(v, where, depth + 1)
             return
         if _isinstance(value, types.CodeType):
-            if _code_key(value) in keys:
-                raise _Finding("copies", keys[_code_key(value)], where)
+            if _copied(value, keys) is not None:
+                raise _Finding("copies", _copied(value, keys), where)
             return
         wrapped = _getattr_static(value, "__wrapped__", None) if not _isinstance(value, types.ModuleType) else None
         if wrapped is not None and _callable(wrapped):
@@ -297,8 +303,8 @@ def _scan(answer, forbidden, keys):
         if not _isinstance(value, types.FunctionType):
             return
         code = value.__code__
-        if _code_key(code) in keys:
-            raise _Finding("copies", keys[_code_key(code)], where)
+        if _copied(code, keys) is not None:
+            raise _Finding("copies", _copied(code, keys), where)
         if _id(value.__globals__) in library:
             return  # library code: its own globals are switched at run time by forbid()
         for cell in value.__closure__ or ():
@@ -309,8 +315,8 @@ def _scan(answer, forbidden, keys):
         for v in (*(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values()):
             visit(v, where, depth + 1)
         for c in code.co_consts:
-            if _isinstance(c, types.CodeType) and _code_key(c) in keys:
-                raise _Finding("copies", keys[_code_key(c)], where)
+            if _isinstance(c, types.CodeType) and _copied(c, keys) is not None:
+                raise _Finding("copies", _copied(c, keys), where)
         namespace, builtin_ns = value.__globals__, value.__globals__.get("__builtins__", builtins)
         if _isinstance(builtin_ns, types.ModuleType):
             builtin_ns = vars(builtin_ns)
@@ -348,17 +354,22 @@ def _guard_message(answer, finding) -> str:
             f"max, ...) and the pieces the exercise allows")
 
 
-def check_answer(answer, *forbidden) -> None:
+def check_answer(answer, *forbidden, dictated=()) -> None:
     """Raise ForbiddenCallError, with a message that says what to do instead, if the learner's `answer` (a function,
     a class, or a tuple of them) is one of `forbidden`, holds one (closure, default argument, a global or attribute
     it reads, a function it calls, recursively through the learner's own functions), or is a copy of one (same code
-    object: bytecode, constants and names)."""
+    object: bytecode, constants and names).
+
+    `dictated`: forbidden classes whose every line the exercise dictates (a module of named submodules, such as
+    BERT's embeddings), so that a correct answer can be the same program token for token; of these, only their
+    very code objects (a class rebuilt from the reference's methods) count as a copy."""
     answers = answer if _isinstance(answer, (tuple, list)) else (answer,)
-    forbidden = [f for f in forbidden if f is not None]
+    dictated = [f for f in dictated if f is not None]
+    forbidden = [f for f in forbidden if f is not None] + dictated
     keys = {}
     for f in forbidden:
         for code in _codes_of(f):
-            keys[_code_key(code)] = f
+            keys[("same code object", _id(code)) if any(f is d for d in dictated) else _code_key(code)] = f
     for a in answers:
         if a is None:
             continue
@@ -384,14 +395,17 @@ def _places():
 
 
 @contextlib.contextmanager
-def forbid(*functions, answer=None):
-    """Within the block, calling any of `functions` raises ForbiddenCallError with a helpful message.
+def forbid(*functions, answer=None, dictated=()):
+    """Within the block, calling any of `functions` (and of `dictated`) raises ForbiddenCallError with a helpful
+    message.
 
     With ``answer=`` (the learner's function or class, or a tuple of them), first check that the answer is not,
-    does not hold and does not copy any of `functions` (:func:`check_answer`)."""
+    does not hold and does not copy any of them (:func:`check_answer`; see there for `dictated`)."""
+    dictated = _tuple(f for f in dictated if f is not None)
     functions = _tuple(f for f in functions if f is not None)
     if answer is not None:
-        check_answer(answer, *functions)
+        check_answer(answer, *functions, dictated=dictated)
+    functions = functions + dictated
     swapped = []
     for fn in functions:
         message = (f"this exercise asks you to write it yourself, so `{_describe(fn)}` is switched off while "

@@ -21,12 +21,15 @@ GRADES = {  # answer cell -> its grade cell
     "ex6_layernorm_answer": "ex6_layernorm_tests",
     "ex7_gelu_answer": "ex7_gelu_tests",
     "ex8_layer_answer": "ex8_layer_tests",
+    "ex9_embeddings_answer": "ex9_embeddings_tests",
+    "ex10_bert_answer": "ex10_bert_tests",
 }
 
 
 @pytest.fixture(scope="module")
 def session():
-    yield from prepared_session(NOTEBOOK, ["setup", *GRADES])
+    # each answer, then its grade cell: later grade cells use the helpers of earlier ones (as in a grading run)
+    yield from prepared_session(NOTEBOOK, ["setup", *(gid for pair in GRADES.items() for gid in pair)])
 
 
 def _error(session, answer_id, source):
@@ -36,7 +39,7 @@ def _error(session, answer_id, source):
 
 def test_points_and_ids():
     points = grade_points(NOTEBOOK)
-    assert sum(points.values()) == 20, points
+    assert sum(points.values()) == 25, points
     assert sum(p for gid, p in points.items() if gid.startswith("written_")) == 5
 
 
@@ -113,6 +116,65 @@ class EncoderLayer(nn.Module):
 POST_LN = """        a, _ = self.attention(x, attention_mask)
         x = self.attention_norm(x + self.dropout(a))
         x = self.output_norm(x + self.dropout(self.output(F.gelu(self.intermediate(x)))))"""
+
+
+EMBEDDINGS_INIT = """
+        h = config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, h)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, h)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, h)
+        self.layer_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)"""
+WORD, POSITION, SEGMENT = ("self.word_embeddings(input_ids)", "self.position_embeddings(positions)",
+                           "self.token_type_embeddings(token_type_ids)")
+
+
+def embeddings(returns, init=EMBEDDINGS_INIT):
+    return f"""
+class BertEmbeddings(nn.Module):
+    def __init__(self, config):
+        super().__init__(){init}
+
+    def forward(self, input_ids, token_type_ids):
+        positions = torch.arange(input_ids.shape[1])
+        return {returns}
+"""
+
+
+EMBEDDINGS_OK = f"self.dropout(self.layer_norm({WORD} + {POSITION} + {SEGMENT}))"
+
+
+def bert(pooled="torch.tanh(self.pooler(x[:, 0]))", layer_call="layer(x, attention_mask)",
+         layers="nn.ModuleList(EncoderLayer(config) for _ in range(config.num_layers))", hidden="tuple(states)",
+         types="token_type_ids"):
+    return f"""
+class BertEncoder(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.layers = {layers}
+
+    def forward(self, x, attention_mask=None):
+        states = [x]
+        for layer in self.layers:
+            x = {layer_call}
+            states.append(x)
+        return {hidden}
+
+
+class BertModel(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        hidden_states = self.encoder(self.embeddings(input_ids, {types}), attention_mask)
+        x = hidden_states[-1]
+        return x, {pooled}, hidden_states
+"""
 
 
 # (test id, answer cell, wrong implementation, words the failure message must contain)
@@ -270,6 +332,54 @@ WRONG = [
      "class EncoderLayer(nn.Module):\n    def __init__(self, config):\n        super().__init__()\n"
      "        self.inner = ref_model.EncoderLayer(config)\n\n"
      "    def forward(self, x, attention_mask=None):\n        return self.inner(x, attention_mask)[0]", "switched off"),
+    # ---- exercise 9: BertEmbeddings
+    ("embeddings without positions", "ex9_embeddings_answer",
+     embeddings(f"self.dropout(self.layer_norm({WORD} + {SEGMENT}))"), "position embeddings are missing"),
+    ("embeddings without segments", "ex9_embeddings_answer",
+     embeddings(f"self.dropout(self.layer_norm({WORD} + {POSITION}))"), "segment embeddings are missing"),
+    ("embeddings with segment 0 everywhere", "ex9_embeddings_answer",
+     embeddings(f"self.dropout(self.layer_norm({WORD} + {POSITION} + "
+                f"self.token_type_embeddings(torch.zeros_like(token_type_ids))))"), "segment 0"),
+    ("LayerNorm before the sum", "ex9_embeddings_answer",
+     embeddings(f"self.dropout(self.layer_norm({WORD}) + {POSITION} + {SEGMENT})"), "before the sum"),
+    ("embeddings without LayerNorm", "ex9_embeddings_answer",
+     embeddings(f"self.dropout({WORD} + {POSITION} + {SEGMENT})"), "LayerNorm is missing"),
+    ("positions counted from 1", "ex9_embeddings_answer",
+     embeddings(f"self.dropout(self.layer_norm({WORD} + self.position_embeddings(positions + 1) + {SEGMENT}))"),
+     "should be"),
+    ("dropout active in eval mode", "ex9_embeddings_answer",
+     embeddings(f"F.dropout(self.layer_norm({WORD} + {POSITION} + {SEGMENT}), 0.1, training=True)"),
+     "dropout is active in eval mode"),
+    ("embeddings without dropout", "ex9_embeddings_answer",
+     embeddings(f"self.layer_norm({WORD} + {POSITION} + {SEGMENT})"), "same output in training mode"),
+    ("embeddings with other names", "ex9_embeddings_answer",
+     embeddings(EMBEDDINGS_OK.replace("self.layer_norm", "self.norm"), EMBEDDINGS_INIT.replace("self.layer_norm", "self.norm")),
+     "name the submodules"),
+    ("embeddings subclass the reference", "ex9_embeddings_answer",
+     "class BertEmbeddings(ref_model.BertEmbeddings):\n    pass\n", "switched off"),
+    ("embeddings hold transformers' module", "ex9_embeddings_answer",
+     "class BertEmbeddings(nn.Module):\n    def __init__(self, config):\n        super().__init__()\n"
+     "        self.inner = hf_bert.BertEmbeddings(course_lib.hf.config_to_transformers(config))\n\n"
+     "    def forward(self, input_ids, token_type_ids):\n        return self.inner(input_ids, token_type_ids)\n",
+     "ready-made embeddings module"),
+    # ---- exercise 10: BertEncoder and BertModel
+    ("pooler on the mean of the tokens", "ex10_bert_answer",
+     bert(pooled="torch.tanh(self.pooler(x.mean(1)))"), "[CLS] token"),
+    ("pooler without tanh", "ex10_bert_answer", bert(pooled="self.pooler(x[:, 0])"), "tanh is missing"),
+    ("pooler on the embeddings' [CLS]", "ex10_bert_answer",
+     bert(pooled="torch.tanh(self.pooler(hidden_states[0][:, 0]))"), "LAST layer"),
+    ("attention mask not passed to the layers", "ex10_bert_answer", bert(layer_call="layer(x)"), "pass attention_mask"),
+    ("the same layer N times", "ex10_bert_answer",
+     bert(layers="nn.ModuleList([EncoderLayer(config)] * config.num_layers)"), "SAME layer object"),
+    ("token_type_ids ignored", "ex10_bert_answer", bert(types="torch.zeros_like(input_ids)"), "hidden_states[0]"),
+    ("hidden states without the embeddings' output", "ex10_bert_answer", bert(hidden="tuple(states[1:])"),
+     "hidden_states should hold"),
+    ("BERT holding course_lib's model", "ex10_bert_answer",
+     bert().replace("self.pooler = nn.Linear(config.hidden_size, config.hidden_size)",
+                    "self.pooler = nn.Linear(config.hidden_size, config.hidden_size)\n"
+                    "        self.inner = ref_model.BertModel(config)"), "switched off"),
+    ("encoder is course_lib's", "ex10_bert_answer",
+     bert() + "\nBertEncoder = ref_model.BertEncoder\n", "switched off"),
 ]
 
 
@@ -355,6 +465,38 @@ class EncoderLayer(nn.Module):
         x = self.attention_norm(x + self.dropout(self.attention(x, attention_mask)[0]))
         return self.output_norm(x + self.dropout(self.output(gelu(self.intermediate(x)))))
 """),
+]
+
+
+CORRECT += [
+    ("embeddings with .weight indexing", "ex9_embeddings_answer", embeddings(
+        "self.dropout(self.layer_norm(self.word_embeddings.weight[input_ids] + "
+        "self.position_embeddings.weight[:input_ids.shape[1]] + self.token_type_embeddings.weight[token_type_ids]))")),
+    ("embeddings with the learner's own layer_norm", "ex9_embeddings_answer", embeddings(
+        f"self.dropout(layer_norm({WORD} + {POSITION} + {SEGMENT}, self.layer_norm.weight, self.layer_norm.bias, "
+        f"self.layer_norm.eps))")),
+    # token for token the program of course_lib's BertEmbeddings, as a learner may well write it
+    ("embeddings written exactly as course_lib's", "ex9_embeddings_answer", """
+class BertEmbeddings(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids):
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.layer_norm(x))
+"""),
+    ("bert with a list comprehension and a loop", "ex10_bert_answer", bert(
+        layers="nn.ModuleList([EncoderLayer(config) for _ in range(config.num_layers)])")),
+    ("bert on course_lib's encoder layers, unpacked", "ex10_bert_answer", bert(
+        layers="nn.ModuleList(ref_model.EncoderLayer(config) for _ in range(config.num_layers))",
+        layer_call="layer(x, attention_mask)[0]")),
+    ("bert whose encoder returns a list", "ex10_bert_answer", bert(hidden="states")),
 ]
 
 

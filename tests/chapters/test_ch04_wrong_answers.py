@@ -24,10 +24,12 @@ GRADES = {
     "mlm_loss_answer": ["mlm_loss_tests"],
     "make_nsp_pairs_answer": ["make_nsp_pairs_tests"],
     "pretraining_loss_answer": ["pretraining_loss_tests"],
+    "mlm_head_answer": ["mlm_head_tests"],
+    "pretraining_heads_answer": ["pretraining_heads_tests"],
 }
 # cells run once, in notebook order: setup, answers, read-only helpers (demos and the live run are skipped)
 PREPARE = ["setup", "mask_tokens_answer", "mask_tokens_helpers", "mlm_loss_answer", "make_nsp_pairs_answer",
-           "pretraining_loss_answer"]
+           "pretraining_loss_answer", "mlm_head_answer", "mlm_head_tests", "pretraining_heads_answer"]
 
 
 @pytest.fixture(scope="module")
@@ -414,6 +416,128 @@ def test_pretraining_loss_shortcut_is_blocked(session):
     source = PT_HEADER + "    return mlm_loss(mlm_logits, mlm_labels) + F.cross_entropy(nsp_logits, nsp_labels)\n"
     (r,) = _try(session, "pretraining_loss_answer", source)
     assert not r.ok and r.ename == "ForbiddenCallError", r.error
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Exercise 5: MaskedLMHead
+# ----------------------------------------------------------------------------------------------------------
+def mlm_head(forward="self.decoder(self.layer_norm(F.gelu(self.transform(h)))) + self.bias",
+             tie="self.decoder.weight = word_embeddings.weight", extra=""):
+    return f"""
+class MaskedLMHead(nn.Module):
+    def __init__(self, config, word_embeddings):
+        super().__init__()
+        self.transform = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        {tie}
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        {extra}
+
+    def forward(self, h):
+        return {forward}
+"""
+
+
+CORRECT_MLM_HEAD = {
+    "tied through F.linear and a registered embedding": """
+class MaskedLMHead(nn.Module):
+    def __init__(self, config, word_embeddings):
+        super().__init__()
+        self.transform = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.word_embeddings = word_embeddings
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, h):
+        return F.linear(self.layer_norm(F.gelu(self.transform(h))), self.word_embeddings.weight, self.bias)
+""",
+    "decoder with the bias tied as in transformers": mlm_head(
+        forward="self.decoder(self.layer_norm(F.gelu(self.transform(h))))",
+        extra="self.decoder.bias = self.bias").replace("bias=False", "bias=True"),
+    "exact GELU by erf, matmul with .T": mlm_head(
+        forward="(lambda z: self.layer_norm(0.5 * z * (1 + torch.erf(z / math.sqrt(2)))))(self.transform(h)) "
+                "@ self.decoder.weight.T + self.bias"),
+}
+
+WRONG_MLM_HEAD = {
+    "ReLU instead of GELU": (mlm_head(forward="self.decoder(self.layer_norm(torch.relu(self.transform(h)))) + self.bias"),
+                             "ReLU"),
+    "tanh GELU": (mlm_head(forward="self.decoder(self.layer_norm(F.gelu(self.transform(h), approximate='tanh'))) "
+                                   "+ self.bias"), "tanh approximation"),
+    "missing output bias": (mlm_head(forward="self.decoder(self.layer_norm(F.gelu(self.transform(h))))"),
+                            "output bias is missing"),
+    "LayerNorm before GELU": (mlm_head(forward="self.decoder(F.gelu(self.layer_norm(self.transform(h)))) + self.bias"),
+                              "swapped"),
+    "no LayerNorm": (mlm_head(forward="self.decoder(F.gelu(self.transform(h))) + self.bias"), "LayerNorm after the GELU"),
+    "no transform": (mlm_head(forward="self.decoder(h) + self.bias"), "transform"),
+    "untied decoder": (mlm_head(tie="pass"), "not tied"),
+    "decoder with a copy of the embeddings": (mlm_head(tie="self.decoder.weight = nn.Parameter(word_embeddings.weight.clone())"),
+                                              "not tied"),
+    "decoder sharing storage, not the parameter": (
+        mlm_head(tie="self.decoder.weight = nn.Parameter(word_embeddings.weight.data)"), "not tied"),
+    "holds course_lib's head": (mlm_head(extra="self.inner = course_lib.model.MaskedLMHead(config, word_embeddings)",
+                                         forward="self.inner(h)"), "switched off"),
+}
+
+
+@pytest.mark.parametrize("name", list(CORRECT_MLM_HEAD))
+def test_any_correct_mlm_head_passes(session, name):
+    for r in _try(session, "mlm_head_answer", CORRECT_MLM_HEAD[name]):
+        assert r.ok, f"'{name}': {r.error}"
+
+
+@pytest.mark.parametrize("name", list(WRONG_MLM_HEAD))
+def test_wrong_mlm_head_is_rejected(session, name):
+    source, phrase = WRONG_MLM_HEAD[name]
+    (r,) = _try(session, "mlm_head_answer", source)
+    assert not r.ok and r.ename in ("AssertionError", "ForbiddenCallError"), f"'{name}': {r.error}"
+    assert phrase in r.evalue, f"'{name}': {r.error}"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Exercise 6: PreTrainingHeads
+# ----------------------------------------------------------------------------------------------------------
+def heads(nsp_input="pooled_output", mlm_input="sequence_output"):
+    return f"""
+class PreTrainingHeads(nn.Module):
+    def __init__(self, config, word_embeddings):
+        super().__init__()
+        self.mlm = MaskedLMHead(config, word_embeddings)
+        self.nsp = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, sequence_output, pooled_output):
+        return self.mlm({mlm_input}), self.nsp({nsp_input})
+"""
+
+
+@pytest.mark.parametrize("nsp_input, phrase", [
+    ("sequence_output.mean(1)", "mean of all token vectors"),
+    ("sequence_output[:, 0]", "raw [CLS] hidden state"),
+    ("pooled_output.flip(0)", "nsp_logits vs transformers'"),
+])
+def test_wrong_nsp_head_is_rejected(session, nsp_input, phrase):
+    (r,) = _try(session, "pretraining_heads_answer", heads(nsp_input=nsp_input))
+    assert not r.ok and r.ename == "AssertionError" and phrase in r.evalue, r.error
+
+
+def test_mlm_head_on_the_pooled_vector_is_rejected(session):
+    (r,) = _try(session, "pretraining_heads_answer", heads(mlm_input="pooled_output"))
+    assert not r.ok and r.ename == "AssertionError" and "mlm_logits" in r.evalue, r.error
+
+
+def test_heads_with_an_explicit_nsp_weight_pass(session):
+    source = heads().replace("self.nsp(pooled_output)", "pooled_output @ self.nsp.weight.T + self.nsp.bias")
+    (r,) = _try(session, "pretraining_heads_answer", source)
+    assert r.ok, r.error
+
+
+def test_heads_holding_transformers_heads_are_blocked(session):
+    source = heads().replace("self.nsp = nn.Linear(config.hidden_size, 2)",
+                             "self.nsp = nn.Linear(config.hidden_size, 2)\n        self.inner = hf_bert.BertPreTrainingHeads("
+                             "course_lib.hf.config_to_transformers(config))")
+    (r,) = _try(session, "pretraining_heads_answer", source)
+    assert not r.ok and "ready-made head" in r.evalue, r.error
 
 
 def test_solution_still_passes_at_the_end(session):

@@ -57,6 +57,15 @@ DEPENDENT = [
     ("ch03_transformer", "ex7_gelu_answer",
      "def gelu(x):\n    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))",
      "ex7_gelu_tests", ["ex8_layer_tests"], "exercise 7's `gelu` is wrong"),
+    # ch03's whole BERT, on a wrong encoder layer or wrong embeddings
+    ("ch03_transformer", "ex8_layer_answer", ("x = self.attention_norm(x + self.dropout(attended))",
+                                              "x = x + self.attention_norm(self.dropout(attended))"),
+     "ex8_layer_tests", ["ex10_bert_tests"], "exercise 8's `EncoderLayer` is wrong"),
+    ("ch03_transformer", "ex9_embeddings_answer", ("+ self.position_embeddings(positions)", ""),
+     "ex9_embeddings_tests", ["ex10_bert_tests"], "exercise 9's `BertEmbeddings` is wrong"),
+    # ch04's heads, on a wrong MLM head
+    ("ch04_pretraining", "mlm_head_answer", ("F.gelu(", "torch.relu("),
+     "mlm_head_tests", ["pretraining_heads_tests"], "exercise 5's `MaskedLMHead` is wrong"),
 ]
 # a correct later answer that uses the earlier exercises (where the model solution does not)
 LATER = {"ex8_layer_tests": ("ex8_layer_answer", """
