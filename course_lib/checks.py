@@ -194,9 +194,12 @@ def _codes_of(obj):
 
 
 def _library_globals():
-    """Globals dicts of imported modules other than __main__: functions defined there are library code."""
-    return {_id(vars(m)) for name, m in list(sys.modules.items())
-            if m is not None and name != "__main__" and _isinstance(m, types.ModuleType)}
+    """Globals dicts of imported modules other than __main__: functions defined there are library code.
+    (__main__ is also listed under other names, e.g. __mp_main__ once multiprocessing is imported: by identity.)"""
+    main = sys.modules.get("__main__")
+    main_globals = _id(vars(main)) if _isinstance(main, types.ModuleType) else None
+    return {_id(vars(m)) for m in list(sys.modules.values())
+            if m is not None and _isinstance(m, types.ModuleType) and _id(vars(m)) != main_globals}
 
 
 def _is_library_class(cls) -> bool:

@@ -9,6 +9,7 @@
 * substitute() puts a course reference in place of an earlier exercise, and it keeps working inside forbid().
 """
 import builtins
+import sys
 import types
 
 import pytest
@@ -150,6 +151,18 @@ def test_guard_catches_reference_in_any_disguise(kind, make):
     with pytest.raises(ForbiddenCallError):
         with forbid(ref.attention_scores, answer=answer):
             pass
+
+
+def test_guard_reads_the_notebooks_own_functions_when_main_has_an_alias(monkeypatch):
+    # in a kernel, multiprocessing lists __main__ again as __mp_main__: its functions are still the learner's
+    main = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setitem(sys.modules, "__mp_main__", main)
+    vars(main).update(torch=torch, ref=ref)
+    answer = _learner("def attention_scores(Q, K, _f=ref.attention_scores):\n    return _f(Q, K)",
+                      "attention_scores", vars(main))
+    with pytest.raises(ForbiddenCallError, match="switched off"):
+        check_answer(answer, ref.attention_scores)
 
 
 def test_guard_catches_a_pasted_copy_of_a_longer_reference():
