@@ -57,6 +57,10 @@ DEPENDENT = [
     ("ch03_transformer", "ex7_gelu_answer",
      "def gelu(x):\n    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))",
      "ex7_gelu_tests", ["ex8_layer_tests"], "exercise 7's `gelu` is wrong"),
+    # ch06's decoder layer masks its self-attention with exercise 1's causal_mask
+    ("ch06_decoder", "ex1_causal_answer",
+     "def causal_mask(n, device=None):\n    return torch.ones(n, n, dtype=torch.bool, device=device).tril(-1)",
+     "ex1_causal_tests", ["ex6_layer_tests"], "exercise 1's `causal_mask` is wrong"),
 ]
 # a correct later answer that uses the earlier exercises (where the model solution does not)
 LATER = {"ex8_layer_tests": ("ex8_layer_answer", """
