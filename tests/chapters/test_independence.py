@@ -66,6 +66,10 @@ DEPENDENT = [
     # ch04's heads, on a wrong MLM head
     ("ch04_pretraining", "mlm_head_answer", ("F.gelu(", "torch.relu("),
      "mlm_head_tests", ["pretraining_heads_tests"], "exercise 5's `MaskedLMHead` is wrong"),
+    # ch06's decoder layer masks its self-attention with exercise 1's causal_mask
+    ("ch06_decoder", "ex1_causal_answer",
+     "def causal_mask(n, device=None):\n    return torch.ones(n, n, dtype=torch.bool, device=device).tril(-1)",
+     "ex1_causal_tests", ["ex6_layer_tests"], "exercise 1's `causal_mask` is wrong"),
 ]
 # a correct later answer that uses the earlier exercises (where the model solution does not)
 LATER = {"ex8_layer_tests": ("ex8_layer_answer", """

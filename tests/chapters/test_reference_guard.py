@@ -49,6 +49,13 @@ REFERENCES = {
     ("ch05_finetuning", "linear_warmup_decay"): "course_lib.train:linear_warmup_decay",
     ("ch05_finetuning", "accuracy"): "course_lib.train:accuracy",
     ("ch05_finetuning", "fine_tune_step"): "course_lib.finetune:fine_tune_step",
+    ("ch06_decoder", "causal_mask"): "course_lib.attention:causal_mask",
+    ("ch06_decoder", "influence_matrix"): None,   # autograd's jacobian computes it; the tests switch that off
+    ("ch06_decoder", "shift_right"): "course_lib.number_translation:shift_right",
+    ("ch06_decoder", "lm_loss"): None,   # its twin is the static method GPTLMHeadModel.next_token_loss, forbidden
+    ("ch06_decoder", "cross_attention"): None,   # course_lib's is the module MultiHeadCrossAttention, forbidden
+    ("ch06_decoder", "DecoderLayer"): "course_lib.seq2seq:DecoderLayer",
+    ("ch06_decoder", "greedy_translate"): "course_lib.seq2seq:greedy_search",
 }
 
 
