@@ -41,7 +41,14 @@ from pathlib import Path
 
 import nbformat
 
-from _support import test_support
+import importlib.util as _importlib_util  # noqa: E402
+
+# benchmarks/_support.py, loaded by its file: works for `python benchmarks/x.py` and for runpy.run_path alike
+
+_spec = _importlib_util.spec_from_file_location("_support", Path(__file__).resolve().with_name("_support.py"))
+_support = _importlib_util.module_from_spec(_spec)
+_spec.loader.exec_module(_support)
+test_support = _support.test_support
 
 ROOT = Path(__file__).resolve().parents[1]
 notebook_utils = test_support("notebook_utils")
