@@ -44,6 +44,13 @@ REFERENCES = {
     ("ch05_finetuning", "linear_warmup_decay"): "course_lib.train:linear_warmup_decay",
     ("ch05_finetuning", "accuracy"): "course_lib.train:accuracy",
     ("ch05_finetuning", "fine_tune_step"): "course_lib.finetune:fine_tune_step",
+    ("ch07_generation", "sample_next"): "course_lib.generation:sample_next",
+    ("ch07_generation", "top_k_filter"): "course_lib.generation:top_k_filter",
+    ("ch07_generation", "top_p_filter"): "course_lib.generation:top_p_filter",
+    ("ch07_generation", "generate"): "course_lib.generation:generate",
+    ("ch07_generation", "attend_with_cache"): None,   # course_lib's cache lives inside its attention module
+    ("ch07_generation", "kv_cache_bytes"): "course_lib.generation:kv_cache_bytes",
+    ("ch07_generation", "distinct_n"): "course_lib.generation:distinct_n",
 }
 
 
