@@ -25,6 +25,7 @@ import ipywidgets as w
 import numpy as np
 import plotly.graph_objects as go
 import torch
+import torch.nn.functional as F
 
 from ..generation import next_token_distribution
 
@@ -60,7 +61,10 @@ def _last_logits(model, tokenizer, prompt: str, max_tokens: int) -> tuple[torch.
     if ids.shape[1] == 0:
         raise ValueError("the prompt is empty: type some text")
     device = next(model.parameters()).device
-    return model(ids.to(device)).logits[0, -1].float().cpu(), ids.shape[1]
+    # the LM head on the last position only: the logits of the other positions are not shown, and on a CPU the
+    # (n x V) head costs more than the layers below it
+    last_hidden = model.transformer(ids.to(device)).last_hidden_state[0, -1]
+    return F.linear(last_hidden, model.transformer.token_embeddings.weight).float().cpu(), ids.shape[1]
 
 
 def next_token_data(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int | None = None,
