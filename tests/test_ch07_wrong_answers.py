@@ -116,7 +116,7 @@ WRONG = [
     ("sampler softmax over the batch", "sample_next",
      SAMPLE + "    if temperature == 0:\n        return logits.argmax(-1)\n"
               "    return torch.multinomial(torch.softmax(logits / temperature, 0), 1, generator=generator).squeeze(-1)",
-     "was drawn"),
+     "raised"),
     ("sampler exp without the max", "sample_next",
      SAMPLE + "    if temperature == 0:\n        return logits.argmax(-1)\n"
               "    e = (logits / temperature).exp()\n"
@@ -140,7 +140,7 @@ WRONG = [
             "    return logits.masked_fill_(logits < kth, float('-inf'))", "in place"),
     ("top-k zeros instead of -inf", "top_k_filter",
      TOPK + "    kth = logits.topk(min(k, logits.shape[-1]), dim=-1).values[..., -1:]\n"
-            "    return logits.masked_fill(logits < kth, 0.0)", "keeps positions"),
+            "    return logits.masked_fill(logits < kth, 0.0)", "not -inf"),
     ("top-k k > V crashes", "top_k_filter",
      TOPK + "    kth = logits.topk(k, dim=-1).values[..., -1:]\n"
             "    return logits.masked_fill(logits < kth, float('-inf'))", "raised"),
@@ -227,7 +227,7 @@ WRONG = [
     ("distinct per text, averaged", "distinct_n",
      DISTINCT + "    scores = []\n    for t in texts:\n        g = [tuple(t[i:i + n]) for i in range(len(t) - n + 1)]\n"
                 "        if g:\n            scores.append(len(set(g)) / len(g))\n"
-                "    return sum(scores) / len(scores) if scores else 0.0", "averaged"),
+                "    return sum(scores) / len(scores) if scores else 0.0", "per text"),
     ("distinct over tokens", "distinct_n",
      DISTINCT + "    g = [tuple(t[i:i + n]) for t in texts for i in range(len(t) - n + 1)]\n"
                 "    tokens = sum(len(t) for t in texts)\n    return len(set(g)) / tokens if tokens else 0.0",
