@@ -90,13 +90,13 @@ def main(argv=None):
         t = time.perf_counter()
         ex.temperature_slider.value = 0.5 + (i % 5) * 0.25
         sliders.append(time.perf_counter() - t)
+    from course_lib.viz.next_token import _last_logits
+
     model_s = []
-    with torch.no_grad():
-        for prompt in prompts[3:]:
-            ids = tok(prompt, return_tensors="pt")["input_ids"]
-            t = time.perf_counter()
-            model(ids)
-            model_s.append(time.perf_counter() - t)
+    for prompt in prompts[3:]:  # what an edit runs of the model: the layers, and the LM head on the last position
+        t = time.perf_counter()
+        _last_logits(model, tok, prompt, cfg.max_position_embeddings)
+        model_s.append(time.perf_counter() - t)
     for _ in range(10):
         t = time.perf_counter()
         ex.append(0)
@@ -110,7 +110,7 @@ def main(argv=None):
     print(f"  prompt edit -> updated chart data ({args.tokens} tokens, {len(total)} edits):")
     print(f"    end to end (median)      {ms(total)}   target <= 100 ms: "
           f"{'PASS' if statistics.median(total) <= 0.1 else 'FAIL'}")
-    print(f"    the model's forward pass {ms(model_s)}")
+    print(f"    of which the model       {ms(model_s)}")
     print(f"    message packing          {ms(ser_s)}  ({statistics.median(sizes) / 1024:.1f} KiB per edit)")
     print(f"  slider move (no model run) {ms(sliders)}")
     print(f"  click on a token (+1 token) {ms(clicks)}")
