@@ -178,7 +178,7 @@ WRONG = [
     ("generate filters before the temperature", "generate",
      generate_variant(filters="if top_k is not None:\n                    logits = top_k_filter(logits, top_k)\n"
                               "                if top_p is not None:\n                    logits = top_p_filter(logits, top_p)\n"
-                              "                logits = logits / temperature"), "differs"),
+                              "                logits = logits / temperature"), "temperature first"),
     ("generate ignores eos", "generate", generate_variant(eos="pass", stop="pass"), "eos"),
     ("generate never stops early", "generate", generate_variant(stop="pass"), "should have shape"),
     ("generate ignores the generator", "generate", generate_variant(generator="None"), "same seed"),
