@@ -252,10 +252,11 @@ class NextTokenExplorer(w.VBox):
         kept = d.after > 0
         with self.fig.batch_update():
             bar = self.fig.data[0]
-            bar.x = np.where(kept, d.after, d.before)
+            # plain lists of Python floats: the widget sends them as JSON (float32 arrays did not reach the browser)
+            bar.x = np.where(kept, d.after, d.before).astype(float).tolist()
             bar.y = [f"{i + 1}. {label}" for i, label in enumerate(d.labels)]
             bar.marker.color = [KEPT_COLOR if k else CUT_COLOR for k in kept]
-            bar.customdata = np.stack([d.after, d.before], axis=1)
+            bar.customdata = np.stack([d.after, d.before], axis=1).astype(float).tolist()
             self.fig.layout.title.text = (
                 f"next token after {n} prompt tokens: T = {temperature:.2f}, top-k {top_k or 'off'}, top-p "
                 f"{top_p if top_p is not None else 'off'}; {d.num_kept:,} tokens kept, entropy "
