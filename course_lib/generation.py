@@ -149,4 +149,29 @@ def _generate(model, input_ids, max_new_tokens, attention_mask, do_sample, tempe
     return tokens
 
 
-__all__ = ["apply_temperature", "generate", "next_token_distribution", "top_k_filter", "top_p_filter"]
+# --- chapter 7's references: one sampling step, what a KV cache costs, how diverse a set of texts is ----------
+def sample_next(logits: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, V) logits -> (B,) token ids: the arg-max when temperature == 0, else one draw per row from
+    softmax(logits / temperature), reproducible with a seeded `generator`."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probs = (logits.float() / temperature).softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def kv_cache_bytes(num_layers: int, hidden_size: int, num_tokens: int, batch_size: int = 1,
+                   bytes_per_value: int = 2) -> int:
+    """Memory of a decoder's key/value cache: a key and a value vector of `hidden_size` numbers per layer,
+    token and sequence (bytes_per_value 2 for fp16/bf16, 4 for fp32)."""
+    return 2 * num_layers * hidden_size * num_tokens * batch_size * bytes_per_value
+
+
+def distinct_n(texts: list[list], n: int) -> float:
+    """Distinct n-grams / all n-grams over a list of token lists (n-grams never cross two texts); 0.0 if there
+    are none. 1.0: no n-gram repeats; near 0: the same few n-grams again and again."""
+    grams = [tuple(t[i:i + n]) for t in texts for i in range(len(t) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+__all__ = ["apply_temperature", "distinct_n", "generate", "kv_cache_bytes", "next_token_distribution", "sample_next",
+           "top_k_filter", "top_p_filter"]

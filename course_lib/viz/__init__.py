@@ -5,7 +5,8 @@ Plot helpers (each returns a `plotly.graph_objects.Figure` and raises `ValueErro
 `positional_encoding_heatmap`, `embedding_projection` (+ `pca_project`), `confusion_matrix_figure`
 (+ `confusion_counts`), `learning_curves`.
 
-Widget: `attention_explorer(model, tokenizer, text=..., text_pair=None)` (see `course_lib.viz.explorer`).
+Widgets: `attention_explorer(model, tokenizer, text=..., text_pair=None)` (see `course_lib.viz.explorer`) and
+`next_token_explorer(model, tokenizer, prompt=...)` for a GPT (see `course_lib.viz.next_token`).
 """
 from .plots import (
     attention_heatmap,
@@ -29,6 +30,13 @@ def attention_explorer(model, tokenizer, text: str = "the cat sat on the mat bec
     return AttentionExplorer(model, tokenizer, text=text, text_pair=text_pair, **kwargs)
 
 
+def next_token_explorer(model, tokenizer, prompt: str = "The old man walked", **kwargs):
+    """Interactive next-token explorer for a GPT; see `course_lib.viz.next_token.NextTokenExplorer`."""
+    from .next_token import NextTokenExplorer  # ipywidgets only when the widget is used
+
+    return NextTokenExplorer(model, tokenizer, prompt=prompt, **kwargs)
+
+
 def attention_data(model, tokenizer, text: str, text_pair: str | None = None, max_length: int | None = None):
     """Tokens, attention probabilities and q·k/√d_k scores of every layer and head (no widget)."""
     from .explorer import compute_attention
@@ -44,6 +52,7 @@ __all__ = [
     "confusion_matrix_figure",
     "embedding_projection",
     "learning_curves",
+    "next_token_explorer",
     "pca_project",
     "positional_encoding_heatmap",
     "softmax_saturation_figure",

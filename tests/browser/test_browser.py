@@ -105,19 +105,23 @@ def _head_view_where(condition: str) -> str:
     return "(() => { const s = (" + FIGURE_STATE + ")(0); return !!s && (" + condition + "); })()"
 
 
-def test_attention_explorer_in_jupyterlab(tmp_path):
+def _browser_prerequisites():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"browser test skipped: Chromium not found at {CHROMIUM}. Install it with "
                     "`apt-get install -y chromium chromium-driver` (.ci/run does) or set COURSE_CHROMIUM.")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser test skipped: the playwright package is "
-                                   "not installed (pip install -e .[dev])")
+    return pytest.importorskip("playwright.sync_api", reason="browser test skipped: the playwright package is "
+                               "not installed (pip install -e .[dev])")
+
+
+def _in_jupyterlab(tmp_path, notebook: Path, drive):
+    """Start an isolated JupyterLab on a copy of `notebook` and call drive(url of the notebook)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = _isolated_env(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
-    shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
+    shutil.copy(notebook, work / notebook.name)
     port, token = _free_port(), os.urandom(16).hex()
-    log = ARTIFACTS / "jupyterlab.log"
+    log = ARTIFACTS / f"jupyterlab-{notebook.stem}.log"
     with open(log, "w") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
@@ -127,9 +131,14 @@ def test_attention_explorer_in_jupyterlab(tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for_server(f"{base}/api/status?token={token}", proc, log)
-        _drive_browser(sync_api, tmp_path, f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+        drive(f"{base}/lab/tree/{notebook.name}?token={token}")
     finally:
         _stop(proc)
+
+
+def test_attention_explorer_in_jupyterlab(tmp_path):
+    sync_api = _browser_prerequisites()
+    _in_jupyterlab(tmp_path, NOTEBOOK, lambda url: _drive_browser(sync_api, tmp_path, url))
 
 
 def _drive_browser(sync_api, tmp_path: Path, url: str):
@@ -251,3 +260,123 @@ def _drive_browser(sync_api, tmp_path: Path, url: str):
     assert not outside, f"the page tried to load from outside localhost: {outside[:10]}"
     bad_sockets = [s for s in sockets if urlparse(s).hostname not in LOCAL_HOSTS]
     assert not bad_sockets, f"websockets outside localhost: {bad_sockets}"
+
+
+# --- the next-token explorer (chapter 7) --------------------------------------------------------------------------
+NEXT_TOKEN_NOTEBOOK = REPO / "tests" / "fixtures" / "next_token_demo.ipynb"
+BAR_STATE = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  if (!gd || !gd._fullData || !gd._fullData.length || !gd.layout) return null;
+  const t = gd._fullData[0];
+  return {title: (gd.layout.title && gd.layout.title.text) || '', x: Array.from(t.x || []),
+          y: Array.from(t.y || []), colors: Array.from((t.marker && t.marker.color) || [])};
+}"""
+
+
+def _bars_where(condition: str) -> str:
+    return "(() => { const s = (" + BAR_STATE + ")(); return !!s && (" + condition + "); })()"
+
+
+def test_next_token_explorer_in_jupyterlab(tmp_path):
+    """The next-token explorer in JupyterLab: the bar chart renders; the temperature slider (keyboard) and the
+    top-k slider restyle it; a token button and a click on a bar append that token to the prompt; an empty prompt
+    shows a message, not a traceback; nothing is loaded from outside localhost."""
+    sync_api = _browser_prerequisites()
+    _in_jupyterlab(tmp_path, NEXT_TOKEN_NOTEBOOK, lambda url: _drive_next_token(sync_api, tmp_path, url))
+
+
+def _drive_next_token(sync_api, tmp_path: Path, url: str):
+    outside: list[str] = []
+    console: list[str] = []
+
+    def guard(route):
+        u = urlparse(route.request.url)
+        if u.scheme in ("data", "blob") or u.hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with sync_api.sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROME_ARGS,
+            viewport={"width": 1400, "height": 1500}, device_scale_factor=1)
+        try:
+            ctx.route("**/*", guard)
+            page = ctx.new_page()
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+            page.wait_for_selector(".jp-StatusBar-Widget:has-text('Idle')", timeout=120_000)
+            page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+            page.locator(".lm-Menu-item[data-command='runmenu:run-all'], "
+                         ".lm-Menu-item[data-command='notebook:run-all-cells']").first.click()
+            dialog = page.locator(".jp-Dialog .jp-mod-accept")
+            try:
+                dialog.wait_for(timeout=3_000)
+                dialog.click()
+            except sync_api.TimeoutError:
+                pass
+            page.wait_for_function(_bars_where("s.x.length >= 5 && s.title.includes('top-p 0.9')"), timeout=180_000)
+            explorer = page.locator(".widget-vbox", has=page.locator(".js-plotly-plot")).first
+            explorer.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            explorer.screenshot(path=str(ARTIFACTS / "next_token_initial.png"))
+            first = page.evaluate(BAR_STATE)
+            assert all(0 <= v <= 1 for v in first["x"]), "bar lengths must be probabilities"
+            assert page.locator(".widget-slider").count() >= 3
+            prompt_box = page.locator(".widget-textarea textarea").first
+            prompt0 = prompt_box.input_value()
+
+            # the temperature slider, through the keyboard: the title and the probabilities change
+            handle = page.locator(".widget-slider").first.locator(".noUi-handle")
+            handle.focus()
+            for _ in range(6):
+                page.keyboard.press("ArrowRight")
+            page.wait_for_function(_bars_where(f"s.title !== {json.dumps(first['title'])}"), timeout=60_000)
+            hotter = page.evaluate(BAR_STATE)
+            assert hotter["x"] != first["x"], "changing the temperature did not change the drawn probabilities"
+
+            # top-k down to 1 with the keyboard (Home = the minimum, 0 = off; one step right = k 1): grey bars appear
+            handle_k = page.locator(".widget-slider").nth(1).locator(".noUi-handle")
+            handle_k.focus()
+            page.keyboard.press("Home")
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(_bars_where("s.title.includes('top-k 1,') && s.title.includes('1 tokens kept')"),
+                                   timeout=60_000)
+            cut = page.evaluate(BAR_STATE)
+            assert len(set(cut["colors"])) == 2, "with top-k 1 the cut tokens should be drawn in another colour"
+            page.wait_for_timeout(300)
+            explorer.screenshot(path=str(ARTIFACTS / "next_token_top_k.png"))
+
+            # a token button appends its token to the prompt
+            page.locator(".widget-button", has_text="+").first.click()
+            page.wait_for_function(f"document.querySelector('.widget-textarea textarea').value !== {json.dumps(prompt0)}",
+                                   timeout=60_000)
+            prompt1 = prompt_box.input_value()
+            assert prompt1.startswith(prompt0) and len(prompt1) > len(prompt0)
+
+            # a click on the first bar appends too
+            bar = page.locator(".js-plotly-plot .bars .point path").first
+            bar.click()
+            page.wait_for_function(f"document.querySelector('.widget-textarea textarea').value !== {json.dumps(prompt1)}",
+                                   timeout=60_000)
+            assert prompt_box.input_value().startswith(prompt1)
+            explorer.screenshot(path=str(ARTIFACTS / "next_token_appended.png"))
+
+            # an empty prompt: a message, not a traceback
+            prompt_box.fill("")
+            prompt_box.blur()
+            page.wait_for_selector("text=The prompt is empty", timeout=60_000)
+            assert page.locator("text=Traceback").count() == 0
+        except Exception:
+            try:
+                page.screenshot(path=str(ARTIFACTS / "next_token_failure.png"))
+                (ARTIFACTS / "next_token_failure.html").write_text(page.content())
+            except Exception:  # noqa: BLE001 - keep the original error
+                pass
+            raise
+        finally:
+            (ARTIFACTS / "next_token_console.log").write_text("\n".join(console))
+            ctx.close()
+    assert not outside, f"the page tried to load from outside localhost: {outside[:10]}"

@@ -70,6 +70,18 @@ DEPENDENT = [
     ("ch06_decoder", "ex1_causal_answer",
      "def causal_mask(n, device=None):\n    return torch.ones(n, n, dtype=torch.bool, device=device).tril(-1)",
      "ex1_causal_tests", ["ex6_layer_tests"], "exercise 1's `causal_mask` is wrong"),
+    # ch07's generation loop, built from the sampler and the two filters
+    ("ch07_generation", "sample_next",
+     "def sample_next(logits, temperature=1.0, generator=None):\n    return logits.argmax(dim=-1)",
+     "test_sample_next", ["test_generate"], "exercise 1's `sample_next` is wrong"),
+    ("ch07_generation", "top_k_filter",
+     "def top_k_filter(logits, k):\n    kth = logits.topk(min(k + 1, logits.shape[-1]), dim=-1).values[..., -1:]\n"
+     "    return logits.masked_fill(logits < kth, float('-inf'))",
+     "test_top_k_filter", ["test_generate"], "exercise 2's `top_k_filter` is wrong"),
+    ("ch07_generation", "top_p_filter",
+     "def top_p_filter(logits, p):\n    probs = torch.softmax(logits, -1)\n"
+     "    return logits.masked_fill(probs.cumsum(-1) - probs >= p, float('-inf'))",
+     "test_top_p_filter", ["test_generate"], "exercise 3's `top_p_filter` is wrong"),
 ]
 # a correct later answer that uses the earlier exercises (where the model solution does not)
 LATER = {"ex8_layer_tests": ("ex8_layer_answer", """

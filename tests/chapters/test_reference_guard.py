@@ -56,6 +56,13 @@ REFERENCES = {
     ("ch06_decoder", "cross_attention"): None,   # course_lib's is the module MultiHeadCrossAttention, forbidden
     ("ch06_decoder", "DecoderLayer"): "course_lib.seq2seq:DecoderLayer",
     ("ch06_decoder", "greedy_translate"): "course_lib.seq2seq:greedy_search",
+    ("ch07_generation", "sample_next"): "course_lib.generation:sample_next",
+    ("ch07_generation", "top_k_filter"): "course_lib.generation:top_k_filter",
+    ("ch07_generation", "top_p_filter"): "course_lib.generation:top_p_filter",
+    ("ch07_generation", "generate"): "course_lib.generation:generate",
+    ("ch07_generation", "attend_with_cache"): None,   # course_lib's cache lives inside its attention module
+    ("ch07_generation", "kv_cache_bytes"): "course_lib.generation:kv_cache_bytes",
+    ("ch07_generation", "distinct_n"): "course_lib.generation:distinct_n",
 }
 
 
