@@ -36,16 +36,22 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
-def next_token_distribution(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                            top_p: float | None = None) -> torch.Tensor:
-    """(..., V) logits -> (..., V) probabilities to sample from: temperature first, then top-k, then top-p
-    (the order transformers applies its logits warpers in)."""
+def filtered_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                    top_p: float | None = None) -> torch.Tensor:
+    """(..., V) logits -> (..., V) float32 logits to sample from: temperature first, then top-k, then top-p (the
+    order transformers applies its logits warpers in); filtered-out tokens are -inf."""
     logits = apply_temperature(logits.float(), temperature)
     if top_k is not None:
         logits = top_k_filter(logits, top_k)
     if top_p is not None:
         logits = top_p_filter(logits, top_p)
-    return logits.softmax(dim=-1)
+    return logits
+
+
+def next_token_distribution(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                            top_p: float | None = None) -> torch.Tensor:
+    """(..., V) logits -> (..., V) probabilities to sample from (`filtered_logits`, then softmax)."""
+    return filtered_logits(logits, temperature, top_k, top_p).softmax(dim=-1)
 
 
 def _check_arguments(model, input_ids, attention_mask, max_new_tokens, do_sample, temperature, top_k, top_p):
@@ -131,10 +137,9 @@ def _generate(model, input_ids, max_new_tokens, attention_mask, do_sample, tempe
             out = model(tokens, mask, position_ids=positions)
         logits = out.logits[:, -1]
         if do_sample:
-            probs = next_token_distribution(logits, temperature, top_k, top_p)
-            next_token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            next_token = sample_next(filtered_logits(logits, temperature, top_k, top_p), generator=generator)
         else:
-            next_token = logits.argmax(dim=-1)
+            next_token = sample_next(logits, temperature=0)
         if eos_token_id is not None:
             next_token = next_token.masked_fill(finished, pad_token_id)
             finished |= next_token == eos_token_id
@@ -173,5 +178,5 @@ def distinct_n(texts: list[list], n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-__all__ = ["apply_temperature", "distinct_n", "generate", "kv_cache_bytes", "next_token_distribution", "sample_next",
+__all__ = ["apply_temperature", "distinct_n", "filtered_logits", "generate", "kv_cache_bytes", "next_token_distribution", "sample_next",
            "top_k_filter", "top_p_filter"]
