@@ -5,7 +5,8 @@ token given the ones before it; the simplest one that is still useful looks at o
 
     P(next = j | previous = i) = (count(i, j) + alpha) / (count(i, ·) + alpha · V)      (add-alpha smoothing)
 
-``bigram_log_probs`` builds that table from a sequence of token ids, ``perplexity`` scores a sequence with it,
+``bigram_log_probs`` builds that table from a sequence of token ids, ``fit_bigram_logits`` learns the same table by
+gradient descent on the cross-entropy, ``perplexity`` scores a sequence with it,
 ``sample`` / ``generate`` draw text from it. ``wordpiece_tokenize`` is BERT's greedy longest-match-first
 WordPiece for one word (the course's real tokenizer is built with the Hugging Face ``tokenizers`` library, see
 ``course_lib.tokenizer``; this is the readable version of what it does). The word-level helpers
@@ -79,6 +80,31 @@ def bigram_log_probs(token_ids, vocab_size: int, alpha: float = 1.0) -> torch.Te
     """``(vocab_size, vocab_size)`` tensor with ``[i, j] = log P(next = j | previous = i)``, add-alpha smoothed."""
     counts = bigram_counts(token_ids, vocab_size) + alpha
     return (counts / counts.sum(dim=1, keepdim=True)).log().float()
+
+
+def fit_bigram_logits(token_ids, vocab_size: int, steps: int = 100, lr: float = 0.5,
+                      progress: bool = False) -> tuple[torch.Tensor, list[float]]:
+    """The bigram model as a neural network: a ``(vocab_size, vocab_size)`` table of logits, all zeros at the start,
+    trained with Adam (full batch, ``lr``) for ``steps`` steps on the mean cross-entropy of the next token.
+
+    Returns ``(log_probs, losses)``: the row-wise ``log_softmax`` of the trained table and the loss before each
+    update. The minimum of that loss is the unsmoothed count model, ``log(count(i, j) / count(i, ·))``, so gradient
+    descent recovers the counts; a row whose token never occurs gets no gradient and stays uniform.
+    """
+    from tqdm.auto import trange
+
+    ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(-1)
+    previous, following = ids[:-1], ids[1:]
+    logits = torch.zeros(vocab_size, vocab_size, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=lr)
+    losses = []
+    for _ in trange(steps, desc="gradient descent", disable=not progress):
+        loss = torch.nn.functional.cross_entropy(logits[previous], following)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return logits.detach().log_softmax(dim=1), losses
 
 
 def perplexity(log_probs: torch.Tensor, token_ids) -> float:

@@ -18,9 +18,10 @@ NOTEBOOK = chapter_path("ch01_background")
 EXERCISES = {  # answer cell -> grade cell
     "ex1_bigram_log_probs": "ex1_bigram_log_probs_tests",
     "ex2_perplexity": "ex2_perplexity_tests",
-    "ex3_wordpiece": "ex3_wordpiece_tests",
-    "ex4_bert_param_count": "ex4_bert_param_count_tests",
-    "ex5_adam_memory": "ex5_adam_memory_tests",
+    "ex3_fit_bigram_logits": "ex3_fit_bigram_logits_tests",
+    "ex4_wordpiece": "ex4_wordpiece_tests",
+    "ex5_bert_param_count": "ex5_bert_param_count_tests",
+    "ex6_adam_memory": "ex6_adam_memory_tests",
 }
 
 
@@ -147,6 +148,91 @@ def test_perplexity_correct_variants_pass(session, source):
 
 
 # --------------------------------------------------------------------------------------------- Exercise 3
+FIT = """
+def fit_bigram_logits(token_ids, vocab_size, steps=100, lr=0.5):
+    ids = torch.as_tensor(token_ids, dtype=torch.long)
+    prev, nxt = {prev_next}
+    logits = {init}
+    optimizer = torch.optim.Adam([logits], lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(logits[prev], nxt{reduction})
+        {zero_grad}
+        loss.backward()
+        {step}
+        losses.append(loss.item())
+    return {result}, losses
+"""
+FIT_GOOD = dict(prev_next="ids[:-1], ids[1:]", init="torch.zeros(vocab_size, vocab_size, requires_grad=True)",
+                reduction="", zero_grad="optimizer.zero_grad()", step="optimizer.step()",
+                result="logits.detach().log_softmax(dim=1)")
+
+
+def fit(**changes):
+    return src(FIT.format(**{**FIT_GOOD, **changes}))
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(zero_grad="pass"), "zero_grad"),                                        # gradients accumulate
+    (dict(step="pass"), "never changed"),                                         # never updates: still uniform
+    (dict(result="logits.detach()"), "not the raw logits"),
+    (dict(result="logits.detach().log_softmax(dim=0)"), "dim=1"),
+    (dict(prev_next="ids[1:], ids[:-1]"), "PREVIOUS"),                           # predicts backwards
+    (dict(reduction=", reduction='sum'"), "SUM over the"),
+    (dict(init="torch.randn(vocab_size, vocab_size).requires_grad_()"), "start from torch.zeros"),
+    (dict(result="logits.log_softmax(dim=1)"), ".detach()"),
+])
+def test_fit_bigram_wrong_answers(session, changes, message):
+    assert message in rejected(session, "ex3_fit_bigram_logits", fit(**changes))
+
+
+def test_fit_bigram_from_the_counts_is_rejected(session):
+    """The counts' answer without gradient descent: right table, but not learned (steps=0 and one step give it away)."""
+    error = rejected(session, "ex3_fit_bigram_logits", src("""
+        def fit_bigram_logits(token_ids, vocab_size, steps=100, lr=0.5):
+            ids = torch.as_tensor(token_ids, dtype=torch.long)
+            counts = torch.zeros(vocab_size, vocab_size)
+            counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1), accumulate=True)
+            probs = torch.where(counts.sum(1, keepdim=True) > 0, counts / counts.sum(1, keepdim=True).clamp(min=1),
+                                torch.full_like(counts, 1 / vocab_size))
+            log_probs = probs.clamp(min=1e-9).log().log_softmax(dim=1)
+            entropy = -(counts * log_probs).sum().item() / (len(ids) - 1)
+            return log_probs, [math.log(vocab_size)] + [entropy] * (steps - 1)
+    """))
+    assert "steps=0" in error or "gradient" in error
+
+
+def test_fit_bigram_reference_is_refused(session):
+    error = rejected(session, "ex3_fit_bigram_logits", src("""
+        def fit_bigram_logits(token_ids, vocab_size, steps=100, lr=0.5):
+            return ngram.fit_bigram_logits(token_ids, vocab_size, steps=steps, lr=lr)
+    """))
+    assert "ForbiddenCallError" in error
+
+
+@pytest.mark.parametrize("source", [
+    fit(),
+    fit(zero_grad="logits.grad = None"),                                           # clearing the gradient by hand
+    src("""
+        def fit_bigram_logits(token_ids, vocab_size, steps=100, lr=0.5):
+            ids = torch.as_tensor(token_ids).long()
+            W = torch.nn.Parameter(torch.zeros(vocab_size, vocab_size))
+            opt = torch.optim.Adam([W], lr=lr)
+            history = []
+            for _ in range(steps):
+                opt.zero_grad()
+                loss = -torch.log_softmax(W, dim=-1)[ids[:-1], ids[1:]].mean()   # the cross-entropy written out
+                loss.backward()
+                opt.step()
+                history.append(float(loss))
+            return torch.log_softmax(W.detach(), dim=-1), history
+    """),
+])
+def test_fit_bigram_correct_variants_pass(session, source):
+    accepted(session, "ex3_fit_bigram_logits", source)
+
+
+# --------------------------------------------------------------------------------------------- Exercise 4
 WORDPIECE = """
 def wordpiece_tokenize(word, vocab, unk_token="[UNK]", max_chars=100):
     if {too_long}:
@@ -185,7 +271,7 @@ def wordpiece(**changes):
     (dict(append="found.removeprefix('##')"), "'##' prefix"),
 ])
 def test_wordpiece_wrong_answers(session, changes, message):
-    assert message in rejected(session, "ex3_wordpiece", wordpiece(**changes))
+    assert message in rejected(session, "ex4_wordpiece", wordpiece(**changes))
 
 
 @pytest.mark.parametrize("source", [
@@ -213,7 +299,7 @@ def test_wordpiece_wrong_answers(session, changes, message):
     """),
 ])
 def test_wordpiece_shortcuts_are_refused(session, source):
-    assert "ForbiddenCallError" in rejected(session, "ex3_wordpiece", source)
+    assert "ForbiddenCallError" in rejected(session, "ex4_wordpiece", source)
 
 
 @pytest.mark.parametrize("source", [
@@ -235,10 +321,10 @@ def test_wordpiece_shortcuts_are_refused(session, source):
     """),
 ])
 def test_wordpiece_correct_variants_pass(session, source):
-    accepted(session, "ex3_wordpiece", source)
+    accepted(session, "ex4_wordpiece", source)
 
 
-# --------------------------------------------------------------------------------------------- Exercise 4
+# --------------------------------------------------------------------------------------------- Exercise 5
 COUNT = """
 def bert_param_count(vocab_size, hidden_size, num_layers, intermediate_size,
                      max_position_embeddings=512, type_vocab_size=2):
@@ -269,7 +355,7 @@ def count(**changes):
     (dict(total="embeddings + (L - 1) * layer + pooler"), "one encoder layer"),
 ])
 def test_bert_param_count_wrong_answers(session, changes, message):
-    assert message in rejected(session, "ex4_bert_param_count", count(**changes))
+    assert message in rejected(session, "ex5_bert_param_count", count(**changes))
 
 
 @pytest.mark.parametrize("body", [
@@ -289,14 +375,14 @@ def test_bert_param_count_wrong_answers(session, changes, message):
 def test_bert_param_count_shortcuts_are_refused(session, body):
     source = ("def bert_param_count(vocab_size, hidden_size, num_layers, intermediate_size,\n"
               "                     max_position_embeddings=512, type_vocab_size=2):\n    " + body)
-    assert "ForbiddenCallError" in rejected(session, "ex4_bert_param_count", source)
+    assert "ForbiddenCallError" in rejected(session, "ex5_bert_param_count", source)
 
 
 def test_bert_param_count_float_result_passes(session):
-    accepted(session, "ex4_bert_param_count", count(total="float(embeddings + L * layer + pooler)"))
+    accepted(session, "ex5_bert_param_count", count(total="float(embeddings + L * layer + pooler)"))
 
 
-# --------------------------------------------------------------------------------------------- Exercise 5
+# --------------------------------------------------------------------------------------------- Exercise 6
 @pytest.mark.parametrize("body, message", [
     ("return 3 * num_params * bytes_per_value", "three values per parameter"),
     ("return 2 * num_params * bytes_per_value", "two values per parameter"),
@@ -306,9 +392,9 @@ def test_bert_param_count_float_result_passes(session):
 ])
 def test_adam_memory_wrong_answers(session, body, message):
     source = f"def adam_training_memory_bytes(num_params, bytes_per_value=4):\n    {body}"
-    assert message in rejected(session, "ex5_adam_memory", source)
+    assert message in rejected(session, "ex6_adam_memory", source)
 
 
 def test_adam_memory_float_result_passes(session):
-    accepted(session, "ex5_adam_memory",
+    accepted(session, "ex6_adam_memory",
              "def adam_training_memory_bytes(num_params, bytes_per_value=4):\n    return 4.0 * num_params * bytes_per_value")

@@ -38,7 +38,7 @@ def _errors(session, answer_id, source):
 
 def test_points_and_ids():
     points = grade_points(NOTEBOOK)
-    assert sum(points.values()) == 22, points
+    assert sum(points.values()) == 20, points
     assert sum(1 for gid in points if gid.startswith("written_")) >= 2
 
 

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 REFERENCES = {
     ("ch01_background", "bigram_log_probs"): "course_lib.ngram:bigram_log_probs",
     ("ch01_background", "perplexity"): "course_lib.ngram:perplexity",
+    ("ch01_background", "fit_bigram_logits"): "course_lib.ngram:fit_bigram_logits",
     ("ch01_background", "wordpiece_tokenize"): "course_lib.ngram:wordpiece_tokenize",
     ("ch01_background", "bert_param_count"): "course_lib.scale:bert_param_count",
     ("ch01_background", "adam_training_memory_bytes"): "course_lib.scale:adam_training_memory_bytes",
