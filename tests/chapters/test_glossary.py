@@ -1,6 +1,6 @@
 """The source document's terms appear with their Chinese at their first mention in the course.
 
-tests/data/glossary.json lists the terms: the Chinese as the document writes it and a regular expression for the
+tests/chapters/data/glossary.json lists the terms: the Chinese as the document writes it and a regular expression for the
 English the course uses. The course is read as a learner reads it: the released notebooks in chapter order
 (ch01, ch02, ... as they exist, so a new chapter joins on its own), markdown cells only, top to bottom. At the first
 place where a term's English occurs, its Chinese must be near it: in the same cell, at most BEFORE characters before
@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GLOSSARY = json.loads((Path(__file__).parent / "data" / "glossary.json").read_text(encoding="utf-8"))["terms"]
 BEFORE, AFTER = 200, 300
 
