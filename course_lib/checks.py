@@ -186,7 +186,10 @@ def _instructions(code) -> tuple:
 def _codes_of(obj):
     """Code objects that stand for a forbidden function or class (its methods), for copy detection."""
     if _isinstance(obj, types.FunctionType):
-        return [obj.__code__]
+        # a decorated reference (@torch.no_grad(), functools.wraps): its own code is the decorator's, shared by
+        # every function so decorated, the learner's too; a copy would copy the body it wraps
+        wrapped = _getattr_static(obj, "__wrapped__", None)
+        return _codes_of(wrapped) if wrapped is not None else [obj.__code__]
     if _isinstance(obj, type):
         return [f.__code__ for f in vars(obj).values() if _isinstance(f, types.FunctionType)
                 and _len(f.__code__.co_code) > 8]

@@ -9,6 +9,7 @@
 * substitute() puts a course reference in place of an earlier exercise, and it keeps working inside forbid().
 """
 import builtins
+import inspect
 import sys
 import types
 
@@ -163,6 +164,17 @@ def test_guard_reads_the_notebooks_own_functions_when_main_has_an_alias(monkeypa
                       "attention_scores", vars(main))
     with pytest.raises(ForbiddenCallError, match="switched off"):
         check_answer(answer, ref.attention_scores)
+
+
+def test_guard_tells_a_decorated_answer_from_a_decorated_reference():
+    # @torch.no_grad() gives every decorated function the same wrapper code: that alone is not a copy
+    reference = torch.no_grad()(ref.attention_scores)
+    honest = _learner("@torch.no_grad()\n" + HONEST, "attention_scores")
+    check_answer(honest, reference)
+    copied = _learner("@torch.no_grad()\n" + inspect.getsource(ref.attention_scores), "attention_scores",
+                      {"__name__": "__main__", "torch": torch})
+    with pytest.raises(ForbiddenCallError, match="switched off"):
+        check_answer(copied, reference)
 
 
 def test_guard_catches_a_pasted_copy_of_a_longer_reference():
