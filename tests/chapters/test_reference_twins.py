@@ -59,7 +59,10 @@ INPUTS = {
     ("ch02_attention", "scaled_dot_product_attention"): lambda: [
         ((_t(2, 5, 8), _t(2, 6, 8, seed=1), _t(2, 6, 4, seed=2)), {}),
         ((_t(2, 5, 8), _t(2, 6, 8, seed=1), _t(2, 6, 4, seed=2)),
-         {"mask": _mask(2, 6, (6, 3)).bool()[:, None, :]})],
+         {"mask": _mask(2, 6, (6, 3)).bool()[:, None, :]}),
+        # a row with every key masked (a padding query under a causal + padding mask): the same answer, no NaN
+        ((_t(2, 5, 8), _t(2, 6, 8, seed=1), _t(2, 6, 4, seed=2)),
+         {"mask": _mask(2, 6, (6, 0)).bool()[:, None, :]})],
     ("ch02_attention", "self_attention"): lambda: [
         ((_t(2, 5, 8), _t(8, 4, seed=1), _t(8, 4, seed=2), _t(8, 3, seed=3)), {}),
         ((_t(2, 5, 8), _t(8, 4, seed=1), _t(8, 4, seed=2), _t(8, 3, seed=3)),
