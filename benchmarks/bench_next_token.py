@@ -12,15 +12,12 @@ prompt: one token longer). Browser rendering time is not included.
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from bench_explorer import WORDS, _serialisation_timer  # noqa: E402
+# its sibling (this folder is on sys.path when the script runs): the same words and serialiser timing
+from bench_explorer import WORDS, _serialisation_timer
 
 
 def prompts_of_length(tok, n_tokens: int, count: int) -> list[str]:
