@@ -11,7 +11,7 @@ The widget chapters are found, not listed: chapters in solutions/ with a code ce
 ``NBGRADER_EXECUTION=autograde`` (the long demos are token-sized, as when grading), run top to bottom; runs go
 round-robin over the chapters. Clients (``--client``):
 
-* ``fixed`` (default): the test harness, ``tests/notebook_utils.NotebookSession``, whose client is
+* ``fixed`` (default): the test harness, ``tests/support/notebook_utils.NotebookSession``, whose client is
   ``course_lib.grading.execution.CourseNotebookClient`` (nbclient + the stall fix);
 * ``nbclient``: the same harness with plain ``nbclient.NotebookClient`` (the harness before the fix);
 * ``grader``: nbgrader's executor as the course configures it, ``GuardedExecute`` with the fix mixed in
@@ -77,7 +77,7 @@ def notebook_of(name: str) -> Path:
 
 
 def run_harness(chapter: str, client: str, cell_timeout: int, stall_after: float) -> dict:
-    """One top-to-bottom run with tests/notebook_utils.NotebookSession."""
+    """One top-to-bottom run with tests/support/notebook_utils.NotebookSession."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 

@@ -135,7 +135,7 @@ def _log_command(out_dir: Path, command: str | None) -> list[str]:
 # The GPT: causal language modelling on the same corpus, with the byte-level BPE
 # ----------------------------------------------------------------------------------------------
 GPT_EVAL_WINDOWS_DURING_TRAINING = 32  # the first held-out windows, for the curve; the end of a run scores them all
-GPT_SUBSET_WINDOWS = 64  # the first held-out windows, that tests/test_gpt_pretrained.py re-scores (a few seconds)
+GPT_SUBSET_WINDOWS = 64  # the first held-out windows, that tests/library/test_gpt_pretrained.py re-scores (a few seconds)
 
 
 def pretrain_gpt(out_dir, preset: str = "tiny", minutes: float | None = None, steps: int | None = None,

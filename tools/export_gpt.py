@@ -4,7 +4,7 @@
 
 1. Copies `runs/gpt/checkpoint/{model.safetensors, config.json, history.json}` into `course_lib/assets/gpt/`
    (after loading it: something that does not load is never shipped).
-2. Scores the shipped weights on the first `SUBSET_WINDOWS` held-out windows: tests/test_gpt_pretrained.py
+2. Scores the shipped weights on the first `SUBSET_WINDOWS` held-out windows: tests/library/test_gpt_pretrained.py
    re-evaluates exactly these and compares.
 3. Baselines on the same held-out predictions (every window's tokens 1..n-1, each given what precedes it in
    its window; the same byte-level BPE ids), with counts from the training stream:

@@ -2,7 +2,7 @@
 plain-words message, refuse the shortcuts (the course's references, the tokenizers library's WordPiece, building a
 model and counting), and accept other correct implementations.
 
-One kernel for the whole module (tests/notebook_utils.NotebookSession): it runs the setup and solution cells once;
+One kernel for the whole module (tests/support/notebook_utils.NotebookSession): it runs the setup and solution cells once;
 each test swaps in a variant of one exercise, runs its grade cell (visible AND hidden tests, from the instructor
 source) and restores the solution. The corpus-heavy demo cells of the chapter are not run here.
 """

@@ -1,7 +1,7 @@
 """Chapter 2 (self-attention): the grade cells reject typical wrong answers with a plain-words message,
 fail on the release stubs, and accept every correct variant (einsum vs matmul, -inf vs -1e9 vs finfo.min, ...).
 
-One kernel for the whole module (tests/notebook_utils.NotebookSession): it runs the notebook's setup,
+One kernel for the whole module (tests/support/notebook_utils.NotebookSession): it runs the notebook's setup,
 test-helper and solution cells once; each test then swaps in a variant of one exercise, runs that exercise's
 grade cell(s) (visible AND hidden tests, from the instructor source) and restores the solution.
 """

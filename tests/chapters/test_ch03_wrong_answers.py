@@ -1,7 +1,7 @@
 """Chapter 3 (the Transformer encoder): the grade cells reject typical wrong answers with a plain-words message,
 fail on the release stubs, and accept other correct implementations.
 
-One kernel for the whole module (tests/notebook_utils.NotebookSession): it runs the notebook's setup cell and
+One kernel for the whole module (tests/support/notebook_utils.NotebookSession): it runs the notebook's setup cell and
 solution cells once; each test then swaps in a variant of one exercise, runs that exercise's grade cell (visible AND
 hidden tests, from the instructor source) and restores the solution.
 """

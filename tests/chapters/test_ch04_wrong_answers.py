@@ -1,7 +1,7 @@
 """Chapter 4 (pretraining): the grade cells accept every correct answer, fail on the release stubs, and reject the
 classic wrong answers with a message that says what is wrong in plain words.
 
-One kernel for the whole module (tests/notebook_utils.NotebookSession): it runs the notebook's setup cell, the
+One kernel for the whole module (tests/support/notebook_utils.NotebookSession): it runs the notebook's setup cell, the
 solution cells and the read-only test helpers once; each test then swaps one answer for a variant, runs that
 exercise's grade cell(s) — visible AND hidden tests, from the instructor source — and restores the solution.
 The masking tests look only at statistics over many seeded draws, so several different correct sampling schemes

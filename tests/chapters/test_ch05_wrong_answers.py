@@ -1,7 +1,7 @@
 """Chapter 5 (fine-tuning): the grade cells reject typical wrong answers with a plain-words message, fail on
 the release stubs and accept correct variants written differently from the solution.
 
-One kernel for the whole module (tests/notebook_utils.NotebookSession): it runs the setup cell once; each check
+One kernel for the whole module (tests/support/notebook_utils.NotebookSession): it runs the setup cell once; each check
 then swaps in a variant of one exercise's answer, runs that exercise's grade cell (visible AND hidden tests, from the
 instructor source) and restores the solution. The live fine-tuning run and the rest of the chapter are not executed.
 """

@@ -6,7 +6,7 @@ The sampler's checks are statistical (20,000 draws per distribution, each count 
 leaves with probability below FALSE_ALARM = 1e-6 per check), so a correct sampler written another way passes with
 near certainty, and with these fixed seeds it passes deterministically.
 
-One kernel for the whole module (tests/notebook_utils.prepared_session): setup, test helpers and the solutions
+One kernel for the whole module (tests/support/notebook_utils.prepared_session): setup, test helpers and the solutions
 once; each test swaps in one variant, runs that exercise's grade cell (visible AND hidden tests) and restores the
 solution.
 """

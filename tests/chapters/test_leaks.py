@@ -7,8 +7,8 @@ that a released cell imports by name (`from course_lib... import x`). Each candi
 an exercise's answer cells define, and that exercise's graded cells run in full (visible AND hidden tests, from
 solutions/). A candidate that passes them all is a leak.
 
-Exercises come from nbgrader metadata (tests/notebook_utils.exercises), so later chapters are covered without
-edits. One kernel per chapter (tests/notebook_utils.graded_session: setup, helper, answer and test cells of the
+Exercises come from nbgrader metadata (tests/support/notebook_utils.exercises), so later chapters are covered without
+edits. One kernel per chapter (tests/support/notebook_utils.graded_session: setup, helper, answer and test cells of the
 solution, in order); a candidate whose signature cannot be called in any of the ways the tests may call the
 exercise (a prefix of its parameters by position, the rest by name) cannot pass and is not run.
 """

@@ -2,11 +2,11 @@
 or is a COPY of it (rebuilt from its code object with globals of its own) fails every graded cell of that exercise
 with the guard's message ("... switched off ...: this exercise asks you to write it yourself ...").
 
-Exercises are discovered from nbgrader metadata (tests/notebook_utils.exercises); REFERENCES names the course_lib
+Exercises are discovered from nbgrader metadata (tests/support/notebook_utils.exercises); REFERENCES names the course_lib
 twin of each name an answer cell defines. A new chapter's exercises fail `test_every_exercise_has_a_row` until
 they get a row here (None where no course_lib function computes the answer), so none is left unguarded.
 
-One kernel per chapter (tests/notebook_utils.graded_session); each case swaps one answer and runs its test cells.
+One kernel per chapter (tests/support/notebook_utils.graded_session); each case swaps one answer and runs its test cells.
 """
 import pytest
 
