@@ -154,8 +154,11 @@ def arm(log_path: str) -> None:
     import course_lib.checks  # noqa: F401 - loaded clean, before any notebook code, so it is in the snapshot
 
     site = os.path.dirname(os.path.dirname(os.path.abspath(course_lib.__file__)))
+    # plus site-packages folders that a .pth file or --system-site-packages adds from elsewhere (as the sandbox
+    # mounts them: sandbox.python_roots), read from sys.path before any notebook code runs
+    borrowed = [p for p in sys.path if os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")]
     prefixes = {sys.prefix, sys.base_prefix, os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
-                site, os.path.realpath(site)}
+                site, os.path.realpath(site), *borrowed, *map(os.path.realpath, borrowed)}
     _state.update(fd=os.open(log_path, os.O_WRONLY | os.O_APPEND), busy=False, modules={},
                   library_prefixes=tuple(p.rstrip("/") + "/" for p in prefixes), hooks=_ipython_hooks())
     for name in _watched_module_names():

@@ -87,6 +87,9 @@ def _env(tmp_path=None):
     """This environment without what would let the new one import another course_lib."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COURSE_ROOT")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # the new environment borrows its dependencies' code (the .pth above) but not their commands: nbgrader runs
+    # `alembic` from PATH, which a real install would have put into the new environment's bin/
+    env["PATH"] = os.pathsep.join([env.get("PATH", ""), str(Path(sys.executable).parent)])
     env.setdefault("COURSE_LIB_CACHE", str(Path.home() / ".cache" / "course_lib"))
     return env
 
