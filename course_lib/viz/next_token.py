@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..generation import next_token_distribution
+from .explorer import _safe
 
 __all__ = ["NextTokenData", "NextTokenExplorer", "next_token_data", "token_label"]
 
@@ -86,20 +87,6 @@ def next_token_data(model, tokenizer, prompt: str, temperature: float = 1.0, top
                          labels=[token_label(tokenizer, i) for i in shown.tolist()], before=before[shown].numpy(),
                          after=after[shown].numpy(), num_kept=int((after > 0).sum()), entropy_bits=entropy,
                          seconds=time.perf_counter() - start)
-
-
-def _safe(method):
-    """Run a widget callback; an exception becomes a message in the widget instead of a traceback."""
-
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - shown to the learner, never raised into the frontend
-            self._show_error(f"{type(exc).__name__}: {exc}")
-            return None
-
-    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
-    return wrapper
 
 
 _MSG = "padding: 6px 10px; border-radius: 4px; margin: 2px 0; font-size: 13px;"
