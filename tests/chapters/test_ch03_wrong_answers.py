@@ -361,7 +361,8 @@ WRONG = [
      "class BertEmbeddings(nn.Module):\n    def __init__(self, config):\n        super().__init__()\n"
      "        self.inner = hf_bert.BertEmbeddings(course_lib.hf.config_to_transformers(config))\n\n"
      "    def forward(self, input_ids, token_type_ids):\n        return self.inner(input_ids, token_type_ids)\n",
-     "ready-made embeddings module"),
+     # the guard reads the class before it runs and names what it holds
+     "holds `transformers.models.bert.modeling_bert.BertEmbeddings`"),
     # ---- exercise 10: BertEncoder and BertModel
     ("pooler on the mean of the tokens", "ex10_bert_answer",
      bert(pooled="torch.tanh(self.pooler(x.mean(1)))"), "[CLS] token"),
