@@ -14,10 +14,9 @@ round-robin over the chapters. Clients (``--client``):
 * ``fixed`` (default): the test harness, ``tests/support/notebook_utils.NotebookSession``, whose client is
   ``course_lib.grading.execution.CourseNotebookClient`` (nbclient + the stall fix);
 * ``nbclient``: the same harness with plain ``nbclient.NotebookClient`` (the harness before the fix);
-* ``grader``: nbgrader's executor as the course configures it, ``GuardedExecute`` with the fix mixed in
-  (``class _(ReliableShellMixin, GuardedExecute)``, the change proposed for course_lib/grading/preprocessors.py),
-  running the notebook through its ``preprocess``, as ``nbgrader autograde`` does;
-* ``grader-unfixed``: ``GuardedExecute`` as it is.
+* ``grader``: nbgrader's executor as the course configures it, ``GuardedExecute`` (which mixes in the fix,
+  ``ReliableShellMixin``), running the notebook through its ``preprocess``, as ``nbgrader autograde`` does;
+* ``grader-unfixed``: ``GuardedExecute`` with the mixin's shell-channel guard skipped (the grader before the fix).
 
 A hang is counted, never waited out: a watchdog (``notebook_utils.stall_watching``) records a cell whose
 execute_reply has not reached the client ``--stall-after`` seconds (default 5) after the kernel reported idle
@@ -26,13 +25,15 @@ shell socket, and re-arms the socket so the run goes on (the unfixed client woul
 per-cell timeout and then carry on without an error). A per-cell timeout (``--cell-timeout``, default 120 s as
 in nbgrader_config.py) with ``raise_on_iopub_timeout`` counts any other stall. Printed: runs, runs that hung,
 stalled cells, the fixed client's lost wake-ups (waits the 1 s slicing had to rescue; 0 = the re-arm alone
-did it), and the median run time. Exits 1 if anything hung or failed.
+did it), and the median run time. Exits 1 if anything hung or failed. Stopped early (Ctrl-C or SIGTERM), it
+prints the same summary for the runs that completed.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -97,30 +98,42 @@ def run_harness(chapter: str, client: str, cell_timeout: int, stall_after: float
 
 
 def grader_class(fixed: bool):
+    from nbclient.util import run_sync
+
     from course_lib.grading.execution import ReliableShellMixin
     from course_lib.grading.preprocessors import GuardedExecute
 
-    if not fixed:
+    if fixed:
         return stall_watching(GuardedExecute)
 
-    class FixedGuardedExecute(ReliableShellMixin, GuardedExecute):
-        """The change proposed for course_lib/grading/preprocessors.py."""
+    class UnguardedExecute(GuardedExecute):
+        """GuardedExecute without the shell-channel guard that ReliableShellMixin adds (the grader before the fix)."""
 
-    return stall_watching(FixedGuardedExecute)
+        async def async_start_new_kernel_client(self):
+            return await super(ReliableShellMixin, self).async_start_new_kernel_client()
+
+        start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    return stall_watching(UnguardedExecute)
 
 
 def run_grader(chapter: str, client: str, cell_timeout: int, stall_after: float) -> dict:
-    """One run through GuardedExecute.preprocess, as nbgrader autograde runs it (the kernel inherits this
+    """One run through GuardedExecute.preprocess, as nbgrader autograde runs it: in the bubblewrap sandbox, the
+    chapter's folder as the submitted files, a snapshot of course_lib as the library (the kernel inherits this
     process's environment, which is pointed at a scratch HOME for the run)."""
+    from course_lib.grading import sandbox
+
     with tempfile.TemporaryDirectory(prefix=f"hang-{Path(chapter).stem}-") as tmp:
         rundir = Path(tmp) / "run"
         shutil.copytree(notebook_of(chapter).parent, rundir,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        site = sandbox.snapshot_course_lib(Path(tmp) / "site")
         saved = dict(os.environ)
         os.environ.clear()
         os.environ.update(isolated_env(Path(tmp) / "home", ENV))
         try:
-            ep = grader_class(fixed=client == "grader")(timeout=cell_timeout)
+            ep = grader_class(fixed=client == "grader")(timeout=cell_timeout, sandbox_files=str(rundir),
+                                                        sandbox_site=str(site))
             ep.stall_after = stall_after
             nb = nbformat.read(rundir / notebook_of(chapter).name, as_version=4)
             t0 = time.perf_counter()
@@ -161,6 +174,8 @@ def main() -> int:
           f"per-cell timeout {args.cell_timeout} s; a reply missing {args.stall_after:g} s after idle = a hang",
           flush=True)
     results: dict[str, list[dict]] = {c: [] for c in names}
+    # `kill` (SIGTERM) stops the loop like Ctrl-C does, so a stopped loop still prints its counts
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         for r in range(args.runs):
             for chapter in names:

@@ -67,9 +67,20 @@ def _pretrain_gpt():
     return pretrain_gpt
 
 
-#: --model NAME: (the function that pretrains it, taking the run folder first; the options it takes). An option
-#: two models share shows the first one's default: give it explicitly for the other (the recorded commands do).
+#: --model NAME: (the function that pretrains it, taking the run folder first; the options it takes).
 PRETRAINERS = {"bert": (_pretrain_bert, BERT_PRETRAIN_OPTIONS), "gpt": (_pretrain_gpt, GPT_PRETRAIN_OPTIONS)}
+
+
+def _defaults_by_model() -> dict[str, dict[str, object]]:
+    """{option: {model: the default of that model's function}} for every option of every model."""
+    import inspect
+
+    defaults: dict[str, dict[str, object]] = {}
+    for model, (function, options) in PRETRAINERS.items():
+        parameters = inspect.signature(function()).parameters
+        for name in options:
+            defaults.setdefault(name, {})[model] = parameters[name].default
+    return defaults
 
 
 def _pretrain_arguments(p):
@@ -77,9 +88,21 @@ def _pretrain_arguments(p):
     p.add_argument("--out", default="runs/pretrain", help="run folder: state, checkpoint, history (default "
                                                           "runs/pretrain, under the current folder)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    defaults = _defaults_by_model()
     added: set[str] = set()
-    for function, options in PRETRAINERS.values():  # an option two models share is added once, by the first
-        add_options(p, function(), {name: spec for name, spec in options.items() if name not in added})
+    for function, options in PRETRAINERS.values():  # an option two models share is added once
+        specs = {}
+        for name, spec in options.items():
+            if name in added:
+                continue
+            by_model = defaults[name]
+            if len({repr(v) for v in by_model.values()}) > 1:
+                # the models differ: the option defaults to None, and the chosen model's function uses its own
+                spec = {"help": spec} if isinstance(spec, str) else dict(spec)
+                spec["help"] += " (default: " + ", ".join(f"{v} for {m}" for m, v in by_model.items()) + ")"
+                spec["default"] = None
+            specs[name] = spec
+        add_options(p, function(), specs)
         added |= set(options)
 
 
@@ -89,7 +112,9 @@ def _pretrain(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    function()(args.out, **given(args, options), command=_command_line())
+    # an option left out (None) is not passed: the model's own default applies
+    chosen = {name: value for name, value in given(args, options).items() if value is not None}
+    function()(args.out, **chosen, command=_command_line())
     return 0
 
 

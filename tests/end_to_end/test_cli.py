@@ -99,7 +99,7 @@ def test_option_defaults_are_the_library_functions_own():
     from course_lib.grading.pipeline import GradeSettings
     from course_lib.pretrain import pretrain
 
-    for name, function, options in (("pretrain", pretrain, {"batch_size", "lr", "preset", "task_fraction", "steps"}),
+    for name, function, options in (("pretrain", pretrain, {"max_length", "task_fraction", "steps"}),
                                     ("finetune", finetune, {"epochs", "max_length", "init", "train_fraction"}),
                                     ("lab", lab, {"port", "ip"}),
                                     ("grade", GradeSettings, {"jobs", "learner_timeout"})):
@@ -111,6 +111,32 @@ def test_option_defaults_are_the_library_functions_own():
     assert args.seed == [inspect.signature(finetune).parameters["seed"].default] and args.freeze is False
     args = cli.build_parser(only="grade").parse_args(["grade", "x", "--no-sandbox", "-j", "2"])
     assert args.sandbox is False and args.feedback is True and args.jobs == 2
+
+
+def test_pretrain_gives_each_model_its_own_defaults(monkeypatch, capsys):
+    """An option BERT and the GPT share but default differently (--preset, --batch-size, --lr, ...) is passed only
+    when given, so `course pretrain --model gpt` trains with pretrain_gpt's defaults, not pretrain's."""
+    import inspect
+
+    from course_lib.cli import models
+
+    parser = cli.build_parser(only="pretrain")
+    for model, (function, options) in list(models.PRETRAINERS.items()):
+        defaults = {n: p.default for n, p in inspect.signature(function()).parameters.items() if n in options}
+        received = {}
+
+        def record(out, **kwargs):
+            received.clear()
+            received.update(kwargs)
+
+        monkeypatch.setitem(models.PRETRAINERS, model, (lambda: record, options))
+        models._pretrain(parser.parse_args(["pretrain", "--model", model, "--out", "x"]))
+        assert {**defaults, **{n: v for n, v in received.items() if n in options}} == defaults, model
+        models._pretrain(parser.parse_args(["pretrain", "--model", model, "--out", "x", "--batch-size", "7"]))
+        assert received["batch_size"] == 7
+    with pytest.raises(SystemExit):
+        parser.parse_args(["pretrain", "--help"])
+    assert "(default: 32 for bert, 16 for gpt)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_sync_my_work_adds_but_never_overwrites(tmp_path):

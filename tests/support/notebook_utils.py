@@ -65,8 +65,9 @@ def chapters(folder: Path = SOLUTIONS) -> list[str]:
     return sorted(d.name for d in folder.iterdir() if d.is_dir() and (d / f"{d.name}.ipynb").is_file())
 
 
-#: code that builds Jupyter widgets: ipywidgets (interact, Output, sliders), plotly FigureWidgets, course_lib.viz's explorer
-WIDGET_CODE = r"\bipywidgets\b|\binteract(ive)?\(|\bFigureWidget\(|\battention_explorer\(|\bAttentionExplorer\("
+#: code that builds Jupyter widgets: ipywidgets (interact, Output, sliders), plotly FigureWidgets, course_lib.viz's
+#: explorers (``attention_explorer(``, ``viz.next_token_explorer(``, ``AttentionExplorer(``: built by library code)
+WIDGET_CODE = r"\bipywidgets\b|\binteract(ive)?\(|\bFigureWidget\(|\b\w+_explorer\(|\b\w+Explorer\("
 
 
 #: the two widget patterns that stalled (ch04's fill-mask Output widget, ch03's interact), reduced to a notebook
