@@ -26,7 +26,8 @@ import types
 
 import torch
 
-_SEARCHED_MODULES = ("torch", "torch.nn.functional", "torch.special", "torch.linalg", "torch.nn")
+_SEARCHED_MODULES = ("torch", "torch.nn.functional", "torch.special", "torch.linalg", "torch.nn",
+                     "torch.autograd.functional", "torch.func")
 
 _ABSENT = object()
 
@@ -400,6 +401,19 @@ def _places():
     return places
 
 
+def _homes(fn) -> list:
+    """Where `fn` is defined: its module and, for a method, its class (by its qualified name), so that forbid()
+    switches it off there too (a static method such as ``GPTLMHeadModel.next_token_loss``)."""
+    owner = sys.modules.get(_getattr(fn, "__module__", None) or "")
+    homes = [] if owner is None else [owner]
+    for part in (_getattr(fn, "__qualname__", None) or "").split(".")[:-1]:
+        owner = _getattr(owner, "__dict__", {}).get(part)
+        if not _isinstance(owner, type):
+            break
+        homes.append(owner)
+    return homes
+
+
 @contextlib.contextmanager
 def forbid(*functions, answer=None, dictated=()):
     """Within the block, calling any of `functions` (and of `dictated`) raises ForbiddenCallError with a helpful
@@ -422,7 +436,7 @@ def forbid(*functions, answer=None, dictated=()):
                 return _original(*args, **kwargs)
             raise ForbiddenCallError(_message)
 
-        for place in _places():
+        for place in _places() + _homes(fn):
             # dir() rather than __dict__: torch.Tensor's methods live on its C base class, and
             # shadowing them on torch.Tensor itself is enough to catch `x.softmax(...)`.
             for attr in dir(place):
@@ -431,8 +445,10 @@ def forbid(*functions, answer=None, dictated=()):
                 except Exception:  # noqa: BLE001 - a lazy attribute that fails to load
                     continue
                 if current is fn:
-                    swapped.append((place, attr, place.__dict__.get(attr, _ABSENT)))
-                    setattr(place, attr, blocked)
+                    original = place.__dict__.get(attr, _ABSENT)
+                    swapped.append((place, attr, original))
+                    # a static method stays one, so that `self.f(...)` of a paused reference still works
+                    setattr(place, attr, staticmethod(blocked) if _isinstance(original, staticmethod) else blocked)
     try:
         yield
     finally:

@@ -7,7 +7,7 @@ The filters are functions of their own so chapter 7 can plot what each does to a
 """
 import torch
 
-from .gpt import GPTLMHeadModel
+from .gpt import GPTLMHeadModel, check_token_ids
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -57,16 +57,7 @@ def next_token_distribution(logits: torch.Tensor, temperature: float = 1.0, top_
 def _check_arguments(model, input_ids, attention_mask, max_new_tokens, do_sample, temperature, top_k, top_p):
     """Every mistake a call can make, as a ValueError that names the allowed range, before any work is done."""
     config = model.config
-    if not isinstance(input_ids, torch.Tensor) or input_ids.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"input_ids must be an integer (torch.long) tensor of token ids, got "
-                         f"{getattr(input_ids, 'dtype', type(input_ids).__name__)}")
-    if input_ids.dim() != 2 or input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
-        raise ValueError(f"input_ids must be a non-empty batch of prompts, shape (batch >= 1, prompt_len >= 1), got "
-                         f"{tuple(input_ids.shape)}; for one prompt use input_ids.unsqueeze(0)")
-    if input_ids.min() < 0 or input_ids.max() >= config.vocab_size:
-        raise ValueError(f"token ids must be in [0, {config.vocab_size}) (the model's vocabulary), got values from "
-                         f"{int(input_ids.min())} to {int(input_ids.max())}; was the prompt encoded with another "
-                         f"tokenizer?")
+    check_token_ids(input_ids, config.vocab_size)
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
     context = config.max_position_embeddings

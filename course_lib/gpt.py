@@ -104,6 +104,21 @@ class GPTCache:
                    for t in (layer.keys, layer.values))
 
 
+def check_token_ids(input_ids, vocab_size: int) -> None:
+    """A ValueError that says what to do unless ``input_ids`` is a non-empty (batch, length) integer tensor of ids
+    in ``[0, vocab_size)`` (checked by the model's forward and, before any work, by ``generate``)."""
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"input_ids must be an integer (torch.long) tensor of token ids, got "
+                         f"{getattr(input_ids, 'dtype', type(input_ids).__name__)}")
+    if input_ids.dim() != 2 or input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+        raise ValueError(f"input_ids must be a non-empty batch of token ids, shape (batch >= 1, seq_len >= 1), got "
+                         f"{tuple(input_ids.shape)}; for a single sequence use input_ids.unsqueeze(0)")
+    if input_ids.min() < 0 or input_ids.max() >= vocab_size:
+        raise ValueError(f"token ids must be in [0, {vocab_size}) (the model's vocabulary), got values from "
+                         f"{int(input_ids.min())} to {int(input_ids.max())}; was the text encoded with another "
+                         f"tokenizer?")
+
+
 @dataclass
 class GPTModelOutput:
     last_hidden_state: torch.Tensor
@@ -199,16 +214,7 @@ class GPTModel(nn.Module):
         """Turn the errors that would surface deep inside (index errors, shape mismatches, silently wrong logits
         from a foreign cache) into ValueErrors that say what to do; returns the number of cached positions."""
         config = self.config
-        if not isinstance(input_ids, torch.Tensor) or input_ids.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"input_ids must be an integer (torch.long) tensor, got "
-                             f"{getattr(input_ids, 'dtype', type(input_ids).__name__)}")
-        if input_ids.dim() != 2 or input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
-            raise ValueError(f"input_ids must have shape (batch, seq_len) with batch >= 1 and seq_len >= 1, got "
-                             f"{tuple(input_ids.shape)}; for a single sequence use input_ids.unsqueeze(0)")
-        if input_ids.min() < 0 or input_ids.max() >= config.vocab_size:
-            raise ValueError(f"token ids must be in [0, {config.vocab_size}) (the vocabulary), got values from "
-                             f"{int(input_ids.min())} to {int(input_ids.max())}; was the text encoded with a "
-                             f"different tokenizer?")
+        check_token_ids(input_ids, config.vocab_size)
         past = 0
         if cache is not None:
             if not isinstance(cache, GPTCache) or cache._model is not self:

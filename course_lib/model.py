@@ -5,7 +5,6 @@ Same math as the original BERT (and transformers' `modeling_bert.py`), so weight
 `F.scaled_dot_product_attention` unless the attention weights are asked for, and with MLM labels the
 vocabulary-sized output layer is computed only at the masked positions.
 """
-import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -81,15 +80,23 @@ class BertConfig:
 
 
 def layer_norm(x, weight, bias, eps: float = 1e-12):
-    """LayerNorm over the last dimension, with the biased variance (divide by d, not d - 1)."""
-    mean = x.mean(dim=-1, keepdim=True)
-    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
-    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+    """LayerNorm over the last dimension: (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance
+    (divide by d, not d - 1). Chapter 3 writes the formula out; the encoder runs it as torch's fused kernel, which
+    computes the same (tests/chapters/test_reference_twins.py holds the two together)."""
+    return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
 
 
 def gelu(x):
-    """The exact GELU, x·Φ(x), with Φ the standard normal CDF (BERT's activation)."""
-    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    """The exact GELU, x·Φ(x) = 0.5·x·(1 + erf(x / √2)), with Φ the standard normal CDF (BERT's activation); as
+    with :func:`layer_norm`, chapter 3 writes it out and the encoder runs torch's fused kernel."""
+    return F.gelu(x)
+
+
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm``'s parameters (so weights map one to one onto transformers'), computed by :func:`layer_norm`."""
+
+    def forward(self, x):
+        return layer_norm(x, self.weight, self.bias, self.eps)
 
 
 @dataclass
@@ -127,7 +134,7 @@ class BertEmbeddings(nn.Module):
         self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layer_norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids, token_type_ids):
@@ -143,16 +150,16 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.attention = MultiHeadSelfAttention(config.hidden_size, config.num_heads,
                                                 config.attention_probs_dropout_prob)
-        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention_norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.intermediate = nn.Linear(config.hidden_size, config.intermediate_size)
         self.output = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.output_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.output_norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, x, attention_mask=None, output_attentions: bool = False):
         attended, weights = self.attention(x, attention_mask, output_attentions)
         x = self.attention_norm(x + self.dropout(attended))
-        x = self.output_norm(x + self.dropout(self.output(F.gelu(self.intermediate(x)))))
+        x = self.output_norm(x + self.dropout(self.output(gelu(self.intermediate(x)))))
         return x, weights
 
 
@@ -247,12 +254,12 @@ class MaskedLMHead(nn.Module):
     def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
         super().__init__()
         self.transform = nn.Linear(config.hidden_size, config.hidden_size)
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layer_norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
         self.word_embeddings = [word_embeddings]  # a list, so the tied weight is not registered twice
 
     def forward(self, x):
-        x = self.layer_norm(F.gelu(self.transform(x)))
+        x = self.layer_norm(gelu(self.transform(x)))
         return F.linear(x, self.word_embeddings[0].weight, self.bias)
 
 

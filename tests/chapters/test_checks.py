@@ -224,6 +224,30 @@ def test_forbid_blocks_calls_at_run_time_and_restores():
     assert ref.attention_scores(torch.ones(1, 2), torch.ones(1, 2)).shape == (1, 1)
 
 
+def test_forbid_reaches_functions_where_they_live_and_static_methods():
+    """torch.autograd.functional / torch.func functions and a class's static method are switched off too; the static
+    method stays one (a paused reference still calls it through self), and all is restored afterwards."""
+    from course_lib.checks import trusted
+    from course_lib.gpt import GPTConfig, GPTLMHeadModel
+
+    model = GPTLMHeadModel(GPTConfig.preset("tiny", vocab_size=50, max_position_embeddings=16))
+    ids = torch.randint(0, 50, (1, 6), generator=torch.Generator().manual_seed(0))
+    square = lambda x: x * x  # noqa: E731
+    calls = {"torch.autograd.functional.jacobian": lambda: torch.autograd.functional.jacobian(square, torch.ones(2)),
+             "torch.func.jacrev": lambda: torch.func.jacrev(square)(torch.ones(2)),
+             "GPTLMHeadModel.next_token_loss": lambda: GPTLMHeadModel.next_token_loss(model(ids).logits, ids),
+             "the model's own call": lambda: model(ids, labels=ids)}
+    with forbid(torch.autograd.functional.jacobian, torch.func.jacrev, GPTLMHeadModel.next_token_loss):
+        for what, call in calls.items():
+            with pytest.raises(ForbiddenCallError, match="switched off"):
+                call()
+                pytest.fail(f"{what} was not switched off")
+        assert trusted(lambda: model(ids, labels=ids).loss)().isfinite()
+    assert isinstance(GPTLMHeadModel.__dict__["next_token_loss"], staticmethod)
+    for call in calls.values():
+        call()
+
+
 # --- substitute ---------------------------------------------------------------------------------------------------
 def test_substitute_puts_the_reference_in_and_works_inside_forbid():
     ns = {"__name__": "__main__", "torch": torch, "math": __import__("math")}

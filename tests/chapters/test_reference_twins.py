@@ -1,6 +1,6 @@
 """One source per reference answer: every exercise's solution (from the solutions notebook) and its course_lib twin
 (the function the library itself runs, named in REFERENCES of test_reference_guard.py) give the same results on the
-same inputs. (KNOWN_DRIFT lists the pairs that disagree today, as strict expected failures.)
+same inputs.
 
 The pairs come from REFERENCES, so a new chapter's exercises join through their REFERENCES rows. INPUTS says how to
 call each pair (a list of calls: positional and keyword arguments, made afresh for each side); classes are built
@@ -126,14 +126,6 @@ COMPARED_ELSEWHERE = {("ch03_transformer", "MultiHeadSelfAttention"), ("ch03_tra
                       ("ch04_pretraining", "MaskedLMHead"), ("ch06_decoder", "DecoderLayer"),
                       ("ch06_decoder", "greedy_translate"), ("ch07_generation", "generate")}
 
-#: pairs known to disagree today, each with what differs. strict: the entry must go once the twin is fixed.
-KNOWN_DRIFT = {
-    ("ch04_pretraining", "mask_tokens"): "the solution and course_lib draw the random numbers in another order, so "
-                                         "the same generator masks other positions",
-    ("ch04_pretraining", "make_nsp_pairs"): "the solution and course_lib pick the random negative sentence with "
-                                            "other draws of the same rng",
-}
-
 PAIRS = sorted(key for key, reference in REFERENCES.items() if reference)
 
 
@@ -204,9 +196,7 @@ def test_every_twin_has_inputs():
     assert not missing, f"add these to INPUTS (how to call the solution and its twin): {missing}"
 
 
-@pytest.mark.parametrize("chapter, name", [
-    pytest.param(*p, id="-".join(p), marks=[pytest.mark.xfail(reason=KNOWN_DRIFT[p], strict=True)]
-                 if p in KNOWN_DRIFT else []) for p in PAIRS if p in INPUTS])
+@pytest.mark.parametrize("chapter, name", [pytest.param(*p, id="-".join(p)) for p in PAIRS if p in INPUTS])
 def test_solution_and_library_twin_agree(chapter, name):
     solution, reference = solution_namespace(chapter)[name], twin(chapter, name)
     for i, (args, kwargs) in enumerate(INPUTS[(chapter, name)]()):
