@@ -94,16 +94,17 @@ def make_batch(pairs, device=None) -> dict:
 
 
 def train_translator(model, pairs, steps: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-                     device=None) -> list[float]:
+                     device=None, progress: bool = True) -> list[float]:
     """Teacher-forced training with AdamW and a linear warm-up over the first 10% of the steps; returns the loss of
-    every step. The whole target is trained in one pass: the causal mask keeps each position from its future."""
+    every step. The whole target is trained in one pass: the causal mask keeps each position from its future.
+    ``progress=False`` hides the progress bar."""
     rng = random.Random(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, steps // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
     model.train()
     losses = []
-    for _ in tqdm(range(steps), desc="training the translator"):
+    for _ in tqdm(range(steps), desc="training the translator", disable=not progress):
         batch = make_batch(rng.sample(pairs, min(batch_size, len(pairs))), device)
         logits = model(batch["src_ids"], batch["tgt_ids"], batch["src_mask"], batch["tgt_mask"]).logits
         loss = F.cross_entropy(logits.transpose(1, 2), batch["labels"], ignore_index=PAD_ID)
