@@ -32,7 +32,7 @@ def _lab(args) -> int:
 CHECK_OPTIONS = {
     "chapter": "chapter, when the file name does not tell",
     "source": "where the tests come from (default notebooks/: the visible tests; instructors: solutions/ for the "
-              "hidden tests too)",
+              "hidden tests too, the default for a notebook in solutions/)",
 }
 #: the grading limits, shared by `course check` and `course grade`
 LIMIT_OPTIONS = {

@@ -250,11 +250,15 @@ def check(notebook: Path, *, chapter: str | None = None, source: Path | None = N
     """Grade one notebook like the autograder would, print points per exercise; 1 if anything failed.
 
     By default the locked tests come from the released notebooks (visible tests only); pass
-    ``source=solutions`` (an instructor) to include the hidden tests."""
+    ``source=solutions`` (an instructor) to include the hidden tests. A notebook of a ``solutions/`` folder
+    itself (an instructor checking a chapter) is checked against that folder, hidden tests included."""
     import tempfile
 
     notebook = Path(notebook).resolve()
     root = repo_root()
+    instructor = source is None and notebook.parent.parent.name == "solutions"
+    if instructor:
+        source = notebook.parent.parent
     source = Path(source).resolve() if source else root / "notebooks"
     known = chapters(source)
     if chapter:
@@ -269,7 +273,16 @@ def check(notebook: Path, *, chapter: str | None = None, source: Path | None = N
         tmp = Path(tmp)
         inbox = tmp / "inbox"
         inbox.mkdir()
-        shutil.copy(notebook, inbox / f"me_{ch}.ipynb")
+        if instructor:
+            # the hidden tests are the source's, not an edit of the release's locked cells: hand in what a learner
+            # with these answers would (grading puts the hidden tests back)
+            import nbformat
+            from nbgrader.preprocessors import ClearHiddenTests
+
+            submitted, _ = ClearHiddenTests().preprocess(nbformat.read(notebook, as_version=4), {})
+            nbformat.write(submitted, inbox / f"me_{ch}.ipynb")
+        else:
+            shutil.copy(notebook, inbox / f"me_{ch}.ipynb")
         # the learner's own code on the learner's own machine: the sandbox where there is one
         settings = GradeSettings(source=source, out=tmp / "out", cell_timeout=cell_timeout,
                                  memory_limit=memory_limit, feedback=False, quiet=True,

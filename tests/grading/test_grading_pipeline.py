@@ -182,6 +182,13 @@ def test_course_check_reports_per_exercise_and_exit_status(tmp_path):
     assert re.search(r"✗ square_tests\s+0/3", p.stdout) and "square(3) is not what it should be" in p.stdout, p.stdout
 
 
+def test_course_check_of_a_solution_notebook_uses_its_own_hidden_tests():
+    """An instructor checking solutions/CH/CH.ipynb needs no --source: its hidden tests are not "edited locked cells"."""
+    p = course("check", FIXTURE_COURSE / "solutions" / "fx01_fixture" / "fx01_fixture.ipynb")
+    assert p.returncode == 0, p.stdout
+    assert "(all tests)" in p.stdout and not re.search(r"^! ", p.stdout, re.M), p.stdout
+
+
 def test_cell_timeout_from_course_config_applies(tmp_path):
     """nbgrader_config.py's timeout (COURSE_CELL_TIMEOUT) really stops a looping cell."""
     nb = answered(square="    while True:\n        pass")
