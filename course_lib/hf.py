@@ -383,6 +383,24 @@ _TORCH_LAYER_NAMES = {  # course_lib name inside a layer -> torch name ("norm2" 
 _TORCH_ATTENTION = {"self_attention": "self_attn", "cross_attention": "multihead_attn"}
 
 
+def _torch_name_pairs(config: Seq2SeqConfig) -> tuple[list, list]:
+    """The names for both conversion directions: (course_lib name, nn.Transformer name) of every parameter that maps
+    one to one, and ([query, key, value] names, the nn.Transformer name of their packed in_proj) of every attention."""
+    one_to_one = [(f"{side}_norm.{kind}", f"{side}.norm.{kind}") for side in ("encoder", "decoder")
+                  for kind in ("weight", "bias")]
+    packed = []
+    for side, count in (("encoder", config.num_encoder_layers), ("decoder", config.num_decoder_layers)):
+        attentions = {k: v for k, v in _TORCH_ATTENTION.items() if side == "decoder" or k != "cross_attention"}
+        for i in range(count):
+            ours, theirs = f"{side}_layers.{i}.", f"{side}.layers.{i}."
+            for kind in ("weight", "bias"):
+                one_to_one += [(f"{ours}{old}.{kind}", f"{theirs}{new}.{kind}")
+                               for old, new in _TORCH_LAYER_NAMES[side]]
+                packed += [([f"{ours}{attention}.{part}.{kind}" for part in ("query", "key", "value")],
+                            f"{theirs}{torch_name}.in_proj_{kind}") for attention, torch_name in attentions.items()]
+    return one_to_one, packed
+
+
 def seq2seq_to_torch(model: Seq2SeqTransformer) -> dict:
     """The same model as torch parts with the same weights: {"transformer": nn.Transformer (batch_first,
     post-LN, relu), "src_embeddings", "tgt_embeddings": nn.Embedding, "generator": nn.Linear}. nn.Transformer
@@ -394,19 +412,9 @@ def seq2seq_to_torch(model: Seq2SeqTransformer) -> dict:
                                  config.num_decoder_layers, config.intermediate_size, config.dropout,
                                  layer_norm_eps=config.layer_norm_eps, batch_first=True, norm_first=False)
     state = model.state_dict()
-    converted = {"encoder.norm." + k: state["encoder_norm." + k] for k in ("weight", "bias")}
-    converted.update({"decoder.norm." + k: state["decoder_norm." + k] for k in ("weight", "bias")})
-    for side, count in (("encoder", config.num_encoder_layers), ("decoder", config.num_decoder_layers)):
-        for i in range(count):
-            ours, theirs = f"{side}_layers.{i}.", f"{side}.layers.{i}."
-            for kind in ("weight", "bias"):
-                for old, new in _TORCH_LAYER_NAMES[side]:
-                    converted[f"{theirs}{new}.{kind}"] = state[f"{ours}{old}.{kind}"]
-                for attention, torch_name in _TORCH_ATTENTION.items():
-                    if side == "encoder" and attention == "cross_attention":
-                        continue
-                    parts = [state[f"{ours}{attention}.{part}.{kind}"] for part in ("query", "key", "value")]
-                    converted[f"{theirs}{torch_name}.in_proj_{kind}"] = torch.cat(parts)
+    one_to_one, packed = _torch_name_pairs(config)
+    converted = {theirs: state[ours] for ours, theirs in one_to_one}
+    converted.update({theirs: torch.cat([state[name] for name in ours]) for ours, theirs in packed})
     transformer.load_state_dict(converted, strict=True)
     src = nn.Embedding(config.src_vocab_size, config.hidden_size)
     tgt = nn.Embedding(config.tgt_vocab_size, config.hidden_size)
@@ -437,20 +445,10 @@ def seq2seq_from_torch(transformer, src_embeddings, tgt_embeddings, generator, *
         layer_norm_eps=encoder_layer.norm1.eps, **config_fields)
     model = Seq2SeqTransformer(config)
     theirs = transformer.state_dict()
-    converted = {"encoder_norm." + k: theirs["encoder.norm." + k] for k in ("weight", "bias")}
-    converted.update({"decoder_norm." + k: theirs["decoder.norm." + k] for k in ("weight", "bias")})
-    for side, count in (("encoder", config.num_encoder_layers), ("decoder", config.num_decoder_layers)):
-        for i in range(count):
-            ours, prefix = f"{side}_layers.{i}.", f"{side}.layers.{i}."
-            for kind in ("weight", "bias"):
-                for old, new in _TORCH_LAYER_NAMES[side]:
-                    converted[f"{ours}{old}.{kind}"] = theirs[f"{prefix}{new}.{kind}"]
-                for attention, torch_name in _TORCH_ATTENTION.items():
-                    if side == "encoder" and attention == "cross_attention":
-                        continue
-                    parts = theirs[f"{prefix}{torch_name}.in_proj_{kind}"].chunk(3)
-                    for part, tensor in zip(("query", "key", "value"), parts):
-                        converted[f"{ours}{attention}.{part}.{kind}"] = tensor
+    one_to_one, packed = _torch_name_pairs(config)
+    converted = {ours: theirs[name] for ours, name in one_to_one}
+    for ours, name in packed:
+        converted.update(zip(ours, theirs[name].chunk(3)))
     for name, module in (("src_embeddings", src_embeddings), ("tgt_embeddings", tgt_embeddings),
                          ("generator", generator)):
         converted.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
