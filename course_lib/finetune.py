@@ -15,10 +15,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, read_checkpoint_info
 from .model import BertConfig, BertForSequenceClassification, set_dropout
-from .train import evaluate, make_optimizer, train
+from .runtime import device as best_device
+from .runtime import set_seed
+from .train import evaluate, linear_warmup_decay, make_optimizer, to_device
 
 #: the shipped measurements (read only here; tools/results_table.py remakes them and RESULTS.md)
 RESULTS_JSON = Path(__file__).parent / "assets" / "results.json"
@@ -49,6 +52,29 @@ def fine_tune_step(model, batch, optimizer, scheduler=None, max_grad_norm: float
         scheduler.step()
     optimizer.zero_grad()
     return loss.item()
+
+
+def fine_tune(model, train_loader, lr: float, epochs: int, warmup: float = 0.1, max_grad_norm: float = 1.0,
+              device=None, seed: int = 0, progress: bool = True, description: str = "fine-tuning") -> list[float]:
+    """`epochs` passes of :func:`fine_tune_step` over `train_loader`: AdamW without decay on biases and LayerNorm
+    weights (`make_optimizer`), the learning rate warmed up over the first `warmup` of the steps, then decayed
+    linearly to 0 at the last one. Returns the loss of every step."""
+    dev = torch.device(device) if device is not None else best_device()
+    set_seed(seed)  # the dropout masks
+    model.to(dev)
+    optimizer = make_optimizer(model, lr)
+    total = epochs * len(train_loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: linear_warmup_decay(step, warmup * total, total))
+    losses = []
+    with tqdm(total=total, desc=description, disable=not progress, unit="step", dynamic_ncols=True) as bar:
+        for _ in range(epochs):
+            for batch in train_loader:
+                losses.append(fine_tune_step(model, to_device(batch, dev), optimizer, scheduler, max_grad_norm))
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+    model.eval()
+    return losses
 
 
 def build_classifier(init: str = "pretrained", seed: int = 0, dropout: float = 0.1, checkpoint=None):
@@ -82,8 +108,8 @@ def finetune(task: str, init: str = "pretrained", freeze: bool = False, train_fr
     dev_loader = task_loader(task, "dev", tokenizer, 128, max_length)
     test_loader = task_loader(task, "test", tokenizer, 128, max_length)
     started = time.perf_counter()
-    train(model, train_loader, lr=lr, epochs=epochs, warmup=warmup, device=device, seed=seed, progress=progress,
-          optimizer=make_optimizer(model, lr), description=f"{task} {init}{' frozen' if freeze else ''}")
+    fine_tune(model, train_loader, lr, epochs, warmup, device=device, seed=seed, progress=progress,
+              description=f"{task} {init}{' frozen' if freeze else ''}")
     return {"task": task, "init": init, "freeze_encoder": freeze, "train_fraction": train_fraction, "seed": seed,
             "lr": lr, "epochs": epochs, "dev_accuracy": round(evaluate(model, dev_loader)["accuracy"], 4),
             "test_accuracy": round(evaluate(model, test_loader)["accuracy"], 4),

@@ -51,7 +51,8 @@ def make_optimizer(model, lr: float, weight_decay: float = 0.01, betas=(0.9, 0.9
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
 
 
-def _to(batch: dict, dev) -> dict:
+def to_device(batch: dict, dev) -> dict:
+    """The tensors of a batch dict moved to `dev` (other values as they are)."""
     return {k: v.to(dev, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
@@ -80,7 +81,7 @@ def evaluate(model, loader, device=None, max_batches: int | None = None) -> dict
     for i, batch in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
-        batch = _to(batch, dev)
+        batch = to_device(batch, dev)
         with _autocast(dev):
             out = model(**batch)
         if isinstance(out, PreTrainingOutput):
@@ -233,7 +234,7 @@ def train(model, train_loader, eval_loader=None, *, lr: float = 1e-3, weight_dec
     while not done:
         pending, pending_loss = 0, 0.0  # batches (and their summed loss) accumulated since the last step
         for batch in train_loader:
-            batch = _to(batch, dev)
+            batch = to_device(batch, dev)
             with _autocast(dev):
                 out = wrapped(**batch)
             (out.loss / grad_accum_steps).backward()

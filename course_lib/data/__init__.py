@@ -3,7 +3,7 @@
 ``corpus``        the pretraining corpus (WikiText-2 + 39 Gutenberg books): reading, cleaning, sentences,
                   documents, the train / held-out split
 ``cache``         the on-disk cache of derived data and its key (``CORPUS_VERSION`` + the raw data manifest)
-``pretraining``   MLM masking, NSP pairs, token ids, segment-pair examples, dataset, collator, loaders,
+``pretraining``   MLM masking, token ids, BERT's segment-pair (NSP) examples, dataset, collator, loaders,
                   the held-out evaluation set
 ``tasks``         the MR and SUBJ sentence classification tasks
 ``language_modeling``  the GPT's data: byte-level BPE token stream, fixed-length windows, loader, held-out windows
@@ -12,7 +12,6 @@ Main entry points (all importable from ``course_lib.data``)
 -----------------
 ``load_corpus(split)``                 documents (lists of sentences) of WikiText-2 + 39 Gutenberg books
 ``mask_tokens(...)``                   BERT's 15 % / 80-10-10 masking (the chapter-4 reference)
-``make_nsp_pairs(documents, rng)``     sentence-level next-sentence pairs (the chapter-4 reference)
 ``pretraining_loader(...)``            a DataLoader of ready ``BertForPreTraining(**batch)`` batches
 ``build_eval_set(...)``                a fixed, seeded held-out MLM/NSP evaluation set
 ``load_task(name)`` / ``task_loader(...)``   the MR and SUBJ sentence classification tasks
@@ -28,8 +27,8 @@ from .corpus import (HELDOUT_FRACTION, HELDOUT_SEED, MAX_DOCUMENT_WORDS, MIN_DOC
                      gutenberg_files, gutenberg_paragraphs, load_corpus, parse_wikitext, read_text, split_sentences,
                      strip_gutenberg, wikitext_files)
 from .pretraining import (InterleavedLoader, MLMCollator, PretrainingCollator, PretrainingDataset, PretrainingLoader,
-                          TokenizedCorpus, build_eval_set, create_pretraining_examples, eval_batches, make_nsp_pairs,
-                          mask_tokens, mlm_loader, pretraining_loader, tokenize_documents, tokenized_corpus)
+                          TokenizedCorpus, build_eval_set, create_pretraining_examples, eval_batches, mask_tokens,
+                          mlm_loader, pretraining_loader, tokenize_documents, tokenized_corpus)
 from .language_modeling import (LMLoader, document_texts, heldout_lm_batches, lm_loader, lm_token_stream,
                                 lm_windows)
 from .tasks import (TASK_SPLIT_SEED, TASK_SPLITS, TASKS, TaskCollator, clean_task_text, dedup_key, load_task,
@@ -42,7 +41,7 @@ __all__ = [
     "gutenberg_paragraphs", "load_corpus", "parse_wikitext", "read_text", "split_sentences", "strip_gutenberg",
     "wikitext_files",
     "InterleavedLoader", "MLMCollator", "PretrainingCollator", "PretrainingDataset", "PretrainingLoader",
-    "TokenizedCorpus", "build_eval_set", "create_pretraining_examples", "eval_batches", "make_nsp_pairs", "mask_tokens",
+    "TokenizedCorpus", "build_eval_set", "create_pretraining_examples", "eval_batches", "mask_tokens",
     "mlm_loader", "pretraining_loader", "tokenize_documents", "tokenized_corpus",
     "LMLoader", "document_texts", "heldout_lm_batches", "lm_loader", "lm_token_stream", "lm_windows",
     "TASK_SPLIT_SEED", "TASK_SPLITS", "TASKS", "TaskCollator", "clean_task_text", "dedup_key", "load_task",

@@ -64,42 +64,6 @@ def mask_tokens(
     return inputs, labels
 
 
-def make_nsp_pairs(documents: Sequence[Sequence[str]], rng: random.Random) -> list[tuple[str, str, int]]:
-    """Sentence-level next-sentence-prediction pairs (label 0 = "B follows A", as in transformers).
-
-    For every sentence that has a successor in its document, one pair: with probability 1/2
-    ``(sentence, next sentence, 0)``, otherwise ``(sentence, a random sentence from a different
-    document, 1)``. Documents with fewer than two sentences yield no pair (but can supply negatives).
-    ``rng``: a ``random.Random``. Raises ``ValueError`` if a negative is needed and no other document
-    has a sentence."""
-    nonempty = [i for i, d in enumerate(documents) if len(d) > 0]
-    pairs: list[tuple[str, str, int]] = []
-    for i, doc in enumerate(documents):
-        for j in range(len(doc) - 1):
-            if rng.random() < 0.5:
-                pairs.append((doc[j], doc[j + 1], 0))
-                continue
-            others = len(nonempty) - (1 if len(doc) > 0 else 0)
-            if others <= 0:
-                raise ValueError("make_nsp_pairs: negatives need at least two documents with sentences")
-            k = rng.randrange(others)
-            other = _nth_other(nonempty, i, k)
-            other_doc = documents[other]
-            pairs.append((doc[j], other_doc[rng.randrange(len(other_doc))], 1))
-    return pairs
-
-
-def _nth_other(nonempty: list[int], exclude: int, k: int) -> int:
-    """The k-th entry of the sorted list ``nonempty`` once ``exclude`` is removed."""
-    import bisect
-
-    pos = bisect.bisect_left(nonempty, exclude)
-    excluded_present = pos < len(nonempty) and nonempty[pos] == exclude
-    if excluded_present and k >= pos:
-        k += 1
-    return nonempty[k]
-
-
 # ----------------------------------------------------------------------------------------------
 # Pretraining data: token ids of the corpus, BERT-style segment pairs, collator, loader
 # ----------------------------------------------------------------------------------------------

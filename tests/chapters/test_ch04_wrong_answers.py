@@ -383,11 +383,6 @@ def test_wrong_nsp_pairs_are_rejected(session, name):
     assert phrase in r.evalue, f"'{name}': {r.error}"
 
 
-def test_calling_the_reference_make_nsp_pairs_is_blocked(session):
-    (r,) = _try(session, "make_nsp_pairs_answer", NSP_HEADER + "    return course_lib.data.make_nsp_pairs(documents, rng)\n")
-    assert not r.ok and r.ename == "ForbiddenCallError", r.error
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Exercise 4: pretraining_loss
 # ----------------------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ REFERENCES = {
     ("ch03_transformer", "BertModel"): "course_lib.model:BertModel",
     ("ch04_pretraining", "mask_tokens"): "course_lib.data:mask_tokens",
     ("ch04_pretraining", "mlm_loss"): "course_lib.losses:mlm_loss",
-    ("ch04_pretraining", "make_nsp_pairs"): "course_lib.data:make_nsp_pairs",
+    ("ch04_pretraining", "make_nsp_pairs"): None,   # the pretraining loader pairs BERT's segments, not sentences
     ("ch04_pretraining", "pretraining_loss"): "course_lib.losses:pretraining_loss",
     ("ch04_pretraining", "MaskedLMHead"): "course_lib.model:MaskedLMHead",
     ("ch04_pretraining", "PreTrainingHeads"): None,   # course_lib's BertForPreTraining holds its two heads directly

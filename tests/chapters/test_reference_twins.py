@@ -14,7 +14,6 @@ import copy
 import importlib
 import json
 import math
-import random
 
 import pytest
 import torch
@@ -34,10 +33,6 @@ def _t(*shape, seed=0):
 def _mask(batch, length, keep):
     """An attention mask (batch, length) of 1s then 0s, `keep[b]` ones in row b."""
     return torch.tensor([[1] * k + [0] * (length - k) for k in keep])
-
-
-def _docs():
-    return [[f"d{d} s{s}" for s in range(n)] for d, n in enumerate((4, 1, 3, 0, 5))]
 
 
 # (chapter, name) -> a function returning the calls: [(args, kwargs), ...]
@@ -85,7 +80,6 @@ INPUTS = {
          {"mlm_probability": 0.3, "generator": _g(8)})],
     ("ch04_pretraining", "mlm_loss"): lambda: [((_t(2, 6, 11), torch.tensor([[-100, 3, -100, 0, 10, -100],
                                                                             [1, -100, -100, -100, -100, 2]])), {})],
-    ("ch04_pretraining", "make_nsp_pairs"): lambda: [((_docs(), random.Random(seed)), {}) for seed in range(3)],
     ("ch04_pretraining", "pretraining_loss"): lambda: [((_t(2, 6, 11), _t(2, 2, seed=1),
                                                          torch.tensor([[-100, 3, -100, 0, 10, -100], [1] + [-100] * 5]),
                                                          torch.tensor([0, 1])), {})],
@@ -114,7 +108,8 @@ TWIN_CALLS = {
 
 #: twins whose comparison needs a model or training set-up: compared elsewhere, named here so that none is forgotten
 #: (MultiHeadSelfAttention: test_model.py; EncoderLayer, SequenceClassifier: test_model.py parity with transformers;
-#: freeze_encoder, fine_tune_step: test_finetune.py)
+#: freeze_encoder, fine_tune_step: test_finetune.py, which also checks that fine_tune, the loop `course finetune`
+#: runs on fine_tune_step, trains as train() does)
 #: BertEmbeddings, BertEncoder, BertModel, MaskedLMHead: the chapters' grade cells hold the solution to transformers'
 #: modules with the same weights, and test_model.py course_lib's; DecoderLayer: ch06 against
 #: torch.nn.TransformerDecoderLayer, test_seq2seq.py course_lib's against torch.nn.Transformer; greedy_translate

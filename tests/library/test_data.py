@@ -16,7 +16,7 @@ import torch
 from course_lib import data
 from course_lib.data import (DATA_DIR, InterleavedLoader, TokenizedCorpus, build_eval_set, clean_task_text,
                              create_pretraining_examples, dedup_key, eval_batches, load_corpus, load_task,
-                             make_nsp_pairs, mask_tokens, mlm_loader, pretraining_loader, split_sentences, task_loader,
+                             mask_tokens, mlm_loader, pretraining_loader, split_sentences, task_loader,
                              unlabelled_task_sentences)
 from course_lib.tokenizer import load_tokenizer
 
@@ -192,32 +192,6 @@ def test_mask_tokens_shapes_probability_and_errors():
         mask_tokens(ids, special, 4, 100, mlm_probability=1.5)
     with pytest.raises(TypeError):
         mask_tokens(ids.float(), special, 4, 100)
-
-
-# ------------------------------------------------------------------ NSP pairs (sentence level)
-def test_make_nsp_pairs_balance_and_negatives():
-    docs = [[f"d{d} s{s}" for s in range(random.Random(d).randint(1, 12))] for d in range(300)]
-    docs.append([])
-    where = {s: i for i, doc in enumerate(docs) for s in doc}
-    pairs = make_nsp_pairs(docs, random.Random(0))
-    assert len(pairs) == sum(max(0, len(d) - 1) for d in docs)
-    labels = [y for _, _, y in pairs]
-    assert abs(np.mean(labels) - 0.5) < 0.03
-    for a, b, y in pairs:
-        if y == 0:
-            assert where[a] == where[b] and docs[where[a]].index(b) == docs[where[a]].index(a) + 1
-        else:
-            assert where[a] != where[b], "a negative came from the same document"
-    # order of the sentences is kept: the A sentences appear in document order
-    assert [a for a, _, _ in pairs] == [s for d in docs for s in d[:-1]]
-    assert make_nsp_pairs(docs, random.Random(5)) == make_nsp_pairs(docs, random.Random(5))
-
-
-def test_make_nsp_pairs_bad_input():
-    assert make_nsp_pairs([], random.Random(0)) == []
-    assert make_nsp_pairs([["only one"], ["another"]], random.Random(0)) == []  # one-sentence documents: no pair
-    with pytest.raises(ValueError, match="two documents"):
-        make_nsp_pairs([["a", "b", "c", "d", "e", "f", "g", "h"]], random.Random(0))
 
 
 # ------------------------------------------------------------------ pretraining examples, collator, loader

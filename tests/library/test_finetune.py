@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from course_lib import BertConfig, BertForSequenceClassification
-from course_lib.finetune import RESULTS_JSON, best_runs, fine_tune_step, freeze_encoder
+from course_lib.finetune import RESULTS_JSON, best_runs, fine_tune, fine_tune_step, freeze_encoder
 from course_lib.model import set_dropout
+from course_lib.train import train
 
 
 def tiny_classifier():
@@ -39,6 +40,26 @@ def test_fine_tune_step_matches_a_hand_written_step():
     for a, b in zip(model.parameters(), oracle.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
         assert a.grad is None or not a.grad.any()
+
+
+def test_fine_tune_trains_as_the_shared_training_loop_does():
+    """`course finetune` runs fine_tune_step (chapter 5's exercise): its loop must give the weights that
+    course_lib.train.train (steps planned by progress fraction, with accumulation) gives for the same run,
+    dropout, warm-up and decay included, step for step."""
+    g = torch.Generator().manual_seed(1)
+    items = [{"input_ids": torch.randint(5, 50, (7,), generator=g), "labels": torch.tensor(i % 2)} for i in range(20)]
+    loader = torch.utils.data.DataLoader(items, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(2))
+    model = tiny_classifier()
+    set_dropout(model, 0.1)
+    oracle = copy.deepcopy(model)
+    losses = fine_tune(model, loader, lr=3e-3, epochs=2, warmup=0.3, device="cpu", seed=5, progress=False)
+    loader.generator.manual_seed(2)
+    history = train(oracle, loader, lr=3e-3, epochs=2, warmup=0.3, device="cpu", seed=5, progress=False, log_every=1)
+    assert len(losses) == len(history) == 10
+    assert losses == pytest.approx([row["loss"] for row in history], abs=1e-6)
+    for (name, a), b in zip(model.named_parameters(), oracle.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), f"{name} differs from train()'s"
+    assert not model.training
 
 
 def test_learning_rate_is_chosen_on_dev_with_the_first_seed():
