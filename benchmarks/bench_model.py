@@ -1,9 +1,10 @@
 """course_lib's BERT vs transformers' BertForPreTraining: same weights, same batch, interleaved runs.
 
-    python benchmarks/bench_model.py [--presets tiny mini base] [--repeats 7] [--threads N]
+    python benchmarks/bench_model.py [--presets tiny mini base] [--repeats 7] [--threads N] [--profile]
 
 Prints, per preset, the median seconds of a forward pass (no labels: full MLM logits on both sides) and of a
 full training step (forward with MLM + NSP labels, backward, AdamW), and the ratio course_lib / transformers.
+With --profile, then where each side's train step spends its time (torch.profiler: self time per operator).
 Then the latency of a forward pass that returns every layer's attention probabilities for a 64-token input
 (what the attention explorer does on each edit). Timings alternate between the two models so that both see
 the same machine load; only ratios measured side by side in one run are meaningful on a shared machine.
@@ -38,30 +39,37 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def bench_preset(name, repeats, seq_len, device):
+def setup(name, seq_len, device):
+    """Both models with the same weights, a batch, and for each side: forward() and train_step()."""
     config = BertConfig.preset(name)
     torch.manual_seed(0)
     ours = BertForPreTraining(config).to(device)
     theirs = to_transformers(ours).to(device)  # same weights; default (sdpa) attention
     inputs, labels, nsp = (t.to(device) if isinstance(t, torch.Tensor) else {k: v.to(device) for k, v in t.items()}
                            for t in make_batch(config, BATCH[name], seq_len))
-    opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-5)
-    opt_theirs = torch.optim.AdamW(theirs.parameters(), lr=1e-5)
 
     def forward(model):
         with torch.no_grad():
             model(**inputs)
 
-    def step(model, opt, label_name):
-        out = model(**inputs, labels=labels, **{label_name: nsp})
+    def train_step(model, opt):
+        out = model(**inputs, labels=labels, next_sentence_label=nsp)
         out.loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
+    sides = {}
+    for side, model in (("course_lib", ours), ("transformers", theirs)):
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        sides[side] = (model, lambda model=model: forward(model), lambda model=model, opt=opt: train_step(model, opt))
+    return config, sides
+
+
+def bench_preset(name, repeats, seq_len, device):
+    config, sides = setup(name, seq_len, device)
+    (ours, ours_forward, ours_step), (theirs, theirs_forward, theirs_step) = sides.values()
     rows = {}
-    for what, fns in (("forward", (lambda: forward(ours), lambda: forward(theirs))),
-                      ("train step", (lambda: step(ours, opt_ours, "next_sentence_label"),
-                                      lambda: step(theirs, opt_theirs, "next_sentence_label")))):
+    for what, fns in (("forward", (ours_forward, theirs_forward)), ("train step", (ours_step, theirs_step))):
         ours.train(what != "forward"), theirs.train(what != "forward")
         for fn in fns:  # warm-up
             fn()
@@ -71,6 +79,24 @@ def bench_preset(name, repeats, seq_len, device):
                 times[i].append(timed(fn))
         rows[what] = (statistics.median(times[0]), statistics.median(times[1]))
     return config, rows
+
+
+def print_profile(name, seq_len, device, steps=3, top=8):
+    """Each side's self time per operator over `steps` train steps (after two warm-up steps), the `top` largest."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for side, (model, _, train_step) in setup(name, seq_len, device)[1].items():
+        model.train()
+        train_step(), train_step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                train_step()
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        print(f"\n{name}, {side}: {total / steps / 1e6:.3f} s per profiled train step\n")
+        print("| operator | ms per step | share |\n| --- | --- | --- |")
+        for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]:
+            print(f"| {e.key} | {e.self_cpu_time_total / steps / 1e3:.1f} | {e.self_cpu_time_total / total:.1%} |")
 
 
 def explorer_latency(repeats):
@@ -93,6 +119,7 @@ def main():
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--profile", action="store_true", help="then print each side's time per operator")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -108,6 +135,9 @@ def main():
         for what, (ours, theirs) in rows.items():
             print(f"| {name} ({config.num_layers}/{config.hidden_size}, vocab {config.vocab_size}) | {BATCH[name]} | "
                   f"{what} | {ours:.4f} | {theirs:.4f} | {ours / theirs:.2f} |", flush=True)
+    if args.profile:
+        for name in args.presets:
+            print_profile(name, args.seq_len, device)
     latency = explorer_latency(args.repeats * 3)
     print(f"\nforward with attention probabilities and hidden states, 64 tokens, mini: {latency * 1000:.1f} ms (median)")
 
