@@ -4,10 +4,12 @@
     course finetune subj --init pretrained --freeze-encoder --train-fraction 0.1
 
 For each configuration, the learning rate is chosen on the dev set with the first seed, then the other seeds
-run at that learning rate; test accuracy is only read, never used for a choice. Every run is recorded in
+run at that learning rate; with ``--select-epoch`` the number of epochs is chosen on dev too (the best of epochs
+2 .. ``--epochs``, BERT's grid of 2, 3 or 4); test accuracy is only read, once, never used for a choice. Every run is recorded in
 ``--out/results.json`` (default ``runs/finetune/`` under the current folder); the package's own
 ``assets/results.json`` (the shipped measurements) is only read here: the maintainers' tools/ remake it.
 """
+import copy
 import fcntl
 import json
 import time
@@ -28,7 +30,14 @@ RESULTS_JSON = Path(__file__).parent / "assets" / "results.json"
 #: where `course finetune` records its runs unless told otherwise (relative: under the current folder)
 DEFAULT_RESULTS_DIR = Path("runs") / "finetune"
 #: what makes two runs the same configuration (a later one replaces the earlier in a results file)
-RUN_KEY = ("task", "init", "freeze_encoder", "train_fraction", "seed", "lr", "epochs")
+RUN_KEY = ("task", "init", "freeze_encoder", "train_fraction", "seed", "lr", "epochs", "select_epoch")
+#: with select_epoch, the first epoch whose weights may be kept (BERT fine-tunes for 2, 3 or 4 epochs)
+FIRST_SELECTED_EPOCH = 2
+
+
+def run_key(row: dict) -> tuple:
+    """The configuration of a results row (rows recorded before epoch selection existed ran without it)."""
+    return tuple(row.get(k, False) if k == "select_epoch" else row[k] for k in RUN_KEY)
 
 
 def freeze_encoder(model) -> int:
@@ -55,10 +64,12 @@ def fine_tune_step(model, batch, optimizer, scheduler=None, max_grad_norm: float
 
 
 def fine_tune(model, train_loader, lr: float, epochs: int, warmup: float = 0.1, max_grad_norm: float = 1.0,
-              device=None, seed: int = 0, progress: bool = True, description: str = "fine-tuning") -> list[float]:
+              device=None, seed: int = 0, progress: bool = True, description: str = "fine-tuning",
+              after_epoch=None) -> list[float]:
     """`epochs` passes of :func:`fine_tune_step` over `train_loader`: AdamW without decay on biases and LayerNorm
     weights (`make_optimizer`), the learning rate warmed up over the first `warmup` of the steps, then decayed
-    linearly to 0 at the last one. Returns the loss of every step."""
+    linearly to 0 at the last one. `after_epoch(epoch)` (1, 2, ...), if given, runs after each pass. Returns the
+    loss of every step."""
     dev = torch.device(device) if device is not None else best_device()
     set_seed(seed)  # the dropout masks
     model.to(dev)
@@ -68,11 +79,13 @@ def fine_tune(model, train_loader, lr: float, epochs: int, warmup: float = 0.1, 
         optimizer, lambda step: linear_warmup_decay(step, warmup * total, total))
     losses = []
     with tqdm(total=total, desc=description, disable=not progress, unit="step", dynamic_ncols=True) as bar:
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
             for batch in train_loader:
                 losses.append(fine_tune_step(model, to_device(batch, dev), optimizer, scheduler, max_grad_norm))
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+            if after_epoch is not None:
+                after_epoch(epoch)
     model.eval()
     return losses
 
@@ -93,9 +106,13 @@ def build_classifier(init: str = "pretrained", seed: int = 0, dropout: float = 0
 
 
 def finetune(task: str, init: str = "pretrained", freeze: bool = False, train_fraction: float = 1.0, seed: int = 0,
-             lr: float = 1e-4, epochs: int = 3, batch_size: int = 32, max_length: int = 64, warmup: float = 0.1,
-             checkpoint=None, device=None, progress: bool = True) -> dict:
-    """Fine-tune on a task's training split and report dev and test accuracy (one results row)."""
+             lr: float = 1e-4, epochs: int = 3, select_epoch: bool = False, batch_size: int = 32, max_length: int = 64,
+             warmup: float = 0.1, checkpoint=None, device=None, progress: bool = True) -> dict:
+    """Fine-tune on a task's training split and report dev and test accuracy (one results row).
+
+    With `select_epoch`, dev accuracy is measured after every epoch from the second on and the weights of the best
+    one are kept (the row's `epoch`, with every measurement in `dev_by_epoch`); test accuracy is read once, on the
+    kept weights. Without, the weights after the last epoch are the result."""
     from .data import task_loader
     from .tokenizer import load_tokenizer
 
@@ -105,15 +122,32 @@ def finetune(task: str, init: str = "pretrained", freeze: bool = False, train_fr
         freeze_encoder(model)
     train_loader = task_loader(task, "train", tokenizer, batch_size, max_length, shuffle=True, seed=seed,
                                fraction=train_fraction)
-    dev_loader = task_loader(task, "dev", tokenizer, 128, max_length)
-    test_loader = task_loader(task, "test", tokenizer, 128, max_length)
+    dev_loader = task_loader(task, "dev", tokenizer, 128, max_length, by_length=True)
+    test_loader = task_loader(task, "test", tokenizer, 128, max_length, by_length=True)
     started = time.perf_counter()
+    dev_by_epoch, kept = {}, {}
+
+    def keep_the_best(epoch):
+        if epoch < min(FIRST_SELECTED_EPOCH, epochs):
+            return
+        dev_by_epoch[epoch] = evaluate(model, dev_loader)["accuracy"]
+        if not kept or dev_by_epoch[epoch] > dev_by_epoch[kept["epoch"]]:  # a tie keeps the earlier epoch
+            kept.update(epoch=epoch, state=copy.deepcopy(model.state_dict()))
+
     fine_tune(model, train_loader, lr, epochs, warmup, device=device, seed=seed, progress=progress,
-              description=f"{task} {init}{' frozen' if freeze else ''}")
-    return {"task": task, "init": init, "freeze_encoder": freeze, "train_fraction": train_fraction, "seed": seed,
-            "lr": lr, "epochs": epochs, "dev_accuracy": round(evaluate(model, dev_loader)["accuracy"], 4),
-            "test_accuracy": round(evaluate(model, test_loader)["accuracy"], 4),
-            "wall_time_s": round(time.perf_counter() - started, 1)}
+              description=f"{task} {init}{' frozen' if freeze else ''}",
+              after_epoch=keep_the_best if select_epoch else None)
+    row = {"task": task, "init": init, "freeze_encoder": freeze, "train_fraction": train_fraction, "seed": seed,
+           "lr": lr, "epochs": epochs}
+    if select_epoch:
+        model.load_state_dict(kept["state"])
+        row.update(select_epoch=True, epoch=kept["epoch"], dev_accuracy=round(dev_by_epoch[kept["epoch"]], 4),
+                   dev_by_epoch=[round(dev_by_epoch[e], 4) for e in sorted(dev_by_epoch)])
+    else:
+        row["dev_accuracy"] = round(evaluate(model, dev_loader)["accuracy"], 4)
+    row.update(test_accuracy=round(evaluate(model, test_loader)["accuracy"], 4),
+               wall_time_s=round(time.perf_counter() - started, 1))
+    return row
 
 
 def finetune_grid(task: str, seeds, lrs, results_dir=DEFAULT_RESULTS_DIR, command: str | None = None, **options) -> list[dict]:
@@ -144,8 +178,7 @@ def record(row: dict, command: str, path: Path) -> None:
     with open(path.with_suffix(".lock"), "w") as lock:  # several grids may record at once
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = load_results(path)
-        results["finetuning"] = [r for r in results["finetuning"]
-                                 if tuple(r[k] for k in RUN_KEY) != tuple(row[k] for k in RUN_KEY)]
+        results["finetuning"] = [r for r in results["finetuning"] if run_key(r) != run_key(row)]
         results["finetuning"].append({**row, "command": command})
         path.write_text(json.dumps(results, indent=1) + "\n")
 

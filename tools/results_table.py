@@ -134,10 +134,10 @@ def write(results: dict, results_json: Path = RESULTS_JSON, results_md: Path = R
 
 def merge(results: dict, new: dict) -> dict:
     """``results`` with the fine-tuning rows of ``new`` added (a row replaces one of the same configuration)."""
-    from course_lib.finetune import RUN_KEY
+    from course_lib.finetune import run_key
 
-    rows = {tuple(r[k] for k in RUN_KEY): r for r in results.get("finetuning", [])}
-    rows.update({tuple(r[k] for k in RUN_KEY): r for r in new.get("finetuning", [])})
+    rows = {run_key(r): r for r in results.get("finetuning", [])}
+    rows.update({run_key(r): r for r in new.get("finetuning", [])})
     return {**results, "finetuning": list(rows.values())}
 
 

@@ -125,6 +125,7 @@ FINETUNE_OPTIONS = {
     "seed": {"flag": "--seeds", "many": True, "help": "seeds, one run each"},
     "lr": {"flag": "--lrs", "many": True, "help": "learning-rate grid (first seed only; chosen on dev)"},
     "epochs": "passes over the training split",
+    "select_epoch": "keep the weights of the epoch (from the second on) with the best dev accuracy",
     "batch_size": "examples per step",
     "max_length": "tokens per example",
     "checkpoint": "a course_lib checkpoint folder (default: the shipped one)",

@@ -191,6 +191,7 @@ def task_loader(
     seed: int = 0,
     fraction: float = 1.0,
     drop_last: bool = False,
+    by_length: bool = False,
 ) -> torch.utils.data.DataLoader:
     """Ready batches of a task split: dicts with ``input_ids``, ``token_type_ids``, ``attention_mask``
     (padded to the longest text of the batch) and ``labels``; ``model(**batch)`` works for
@@ -199,7 +200,9 @@ def task_loader(
     Texts are encoded ``[CLS] text [SEP]`` and truncated to ``max_length`` tokens (a longer text
     keeps its beginning). ``shuffle`` reshuffles every epoch from ``seed``. ``fraction`` < 1 keeps a
     seeded, stratified subset of the split (e.g. 10 % of the training labels); the same
-    ``(fraction, seed)`` always gives the same subset."""
+    ``(fraction, seed)`` always gives the same subset. ``by_length`` (without ``shuffle``) orders the texts
+    shortest first, so each batch pads to a similar length: an evaluation pass runs about twice as fast, with
+    the same predictions."""
     if split not in TASK_SPLITS:
         raise ValueError(f"unknown split {split!r}: use one of {TASK_SPLITS}")
     if tokenizer is None:
@@ -209,6 +212,10 @@ def task_loader(
     labels = [labels[i] for i in keep]
     enc = _encode_task(name, split, tokenizer, max_length)
     items = [(enc[i], labels[j]) for j, i in enumerate(keep)]
+    if by_length:
+        if shuffle:
+            raise ValueError("by_length orders the texts for evaluation: it cannot be combined with shuffle=True")
+        items.sort(key=lambda item: len(item[0]))
     g = torch.Generator().manual_seed(seed)
     return torch.utils.data.DataLoader(items, batch_size=batch_size, shuffle=shuffle, generator=g if shuffle else None,
                                        collate_fn=TaskCollator(tokenizer.pad_token_id), drop_last=drop_last)

@@ -419,6 +419,19 @@ def test_task_loader(tok):
     assert s1 == s2
 
 
+def test_task_loader_by_length_holds_the_same_examples_shortest_first(tok):
+    def examples(loader):
+        return [(tuple(ids[ids != tok.pad_token_id].tolist()), y) for b in loader
+                for ids, y in zip(b["input_ids"], b["labels"].tolist())]
+
+    plain = examples(task_loader("subj", "dev", tok, batch_size=64))
+    ordered = examples(task_loader("subj", "dev", tok, batch_size=64, by_length=True))
+    assert sorted(ordered) == sorted(plain) and ordered != plain
+    assert [len(ids) for ids, _ in ordered] == sorted(len(ids) for ids, _ in plain)
+    with pytest.raises(ValueError, match="shuffle"):
+        task_loader("mr", "train", tok, shuffle=True, by_length=True)
+
+
 def test_task_loader_fraction(tok):
     sub = task_loader("mr", "train", tok, fraction=0.1, seed=0)
     labels = [y for b in sub for y in b["labels"].tolist()]

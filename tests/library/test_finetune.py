@@ -101,3 +101,29 @@ def test_finetune_records_runs_in_its_out_folder_and_merging_replaces_same_confi
     merged = merge({"pretraining": None, "finetuning": [{**row, "command": "old"}, {**row, "seed": 1}]},
                    {"finetuning": [kept]})
     assert sorted((r["seed"], r["dev_accuracy"]) for r in merged["finetuning"]) == [(0, 0.6), (1, 0.5)]
+
+
+def test_select_epoch_keeps_the_best_dev_epoch_and_reads_test_once_on_its_weights(monkeypatch):
+    """Dev is scored after epochs 2, 3 and 4 (scripted here: epoch 3 is best); the weights tested are epoch 3's, and
+    the test split is evaluated exactly once."""
+    from course_lib import finetune as ft
+
+    scripted = {2: 0.60, 3: 0.70, 4: 0.65}
+    seen = {"dev": [], "test": []}  # (epoch, a digest of the weights) of each evaluation
+
+    def fake_evaluate(model, loader, *args, **kwargs):
+        digest = sum(float(p.double().sum()) for p in model.parameters())
+        if loader.batch_size == 128 and len(seen["dev"]) < 3:  # finetune() scores dev after epochs 2, 3, 4
+            epoch = 2 + len(seen["dev"])
+            seen["dev"].append((epoch, digest))
+            return {"accuracy": scripted[epoch]}
+        seen["test"].append(digest)
+        return {"accuracy": 0.5}
+
+    monkeypatch.setattr(ft, "evaluate", fake_evaluate)
+    row = ft.finetune("mr", init="scratch", train_fraction=0.01, epochs=4, select_epoch=True, device="cpu",
+                      progress=False)
+    assert row["epoch"] == 3 and row["dev_accuracy"] == 0.70 and row["dev_by_epoch"] == [0.60, 0.70, 0.65]
+    assert [e for e, _ in seen["dev"]] == [2, 3, 4] and len(seen["test"]) == 1
+    assert seen["test"][0] == dict(seen["dev"])[3] != dict(seen["dev"])[4]  # epoch 3's weights, restored exactly
+    assert ft.run_key(row) != ft.run_key({**row, "select_epoch": False})

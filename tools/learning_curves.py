@@ -1,0 +1,109 @@
+"""The learning curves of transfer learning: test accuracy against the share of labelled training data used.
+
+    python tools/learning_curves.py mr [--fractions 0.01 0.03 0.1 0.3 1] [--regimes pretrained scratch probe]
+    python tools/learning_curves.py --status
+
+For each task, fraction (smallest first) and regime (pretrained + full fine-tuning, from scratch, linear probe on
+the frozen pretrained encoder): seed 0 runs every learning rate of the regime's grid for 4 epochs, keeping the
+epoch (2, 3 or 4) with the best dev accuracy (`course finetune --select-epoch`); seeds 1 and 2 then run at the
+rate whose seed-0 run scored best on dev. Test accuracy is read once per run and never chooses anything.
+
+The grid is long on a CPU (each fraction costs its share of four epochs per run), so it is built to span several
+sessions: every run is recorded in `tools/learning_curves/results.json` as soon as it ends (the file is committed),
+and a call skips every configuration already recorded there, so it resumes where the last one stopped. Each row
+carries the `course finetune` command that makes it alone. When the grid is complete, its rows replace the
+fine-tuning rows of the shipped results (`python tools/results_table.py --merge tools/learning_curves`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from _repo import REPO, source_course_lib
+
+RECORD = REPO / "tools" / "learning_curves" / "results.json"
+FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)
+SEEDS = (0, 1, 2)
+EPOCHS = 4
+#: learning-rate grids: BERT's fine-tuning range up to the pretraining rate for the full model, larger ones for the
+#: probe (a single linear layer on fixed features)
+GRIDS = {"pretrained": (3e-5, 1e-4, 3e-4, 1e-3), "scratch": (3e-5, 1e-4, 3e-4, 1e-3), "probe": (3e-4, 1e-3, 3e-3, 1e-2)}
+SETTINGS = {"pretrained": {"init": "pretrained", "freeze": False}, "scratch": {"init": "scratch", "freeze": False},
+            "probe": {"init": "pretrained", "freeze": True}}
+
+
+def command(task, regime, fraction, seed, lr) -> str:
+    """The `course finetune` command of one run."""
+    settings = SETTINGS[regime]
+    return shlex.join(["course", "finetune", task, "--init", settings["init"], *(["--freeze-encoder"] if
+                       settings["freeze"] else []), "--train-fraction", f"{fraction:g}", "--seeds", str(seed),
+                       "--lrs", f"{lr:g}", "--epochs", str(EPOCHS), "--select-epoch"])
+
+
+def run_grid(task, regime, fraction, record_path: Path) -> None:
+    from course_lib.finetune import finetune, load_results, record, run_key
+
+    settings = SETTINGS[regime]
+    done = {run_key(r): r for r in load_results(record_path)["finetuning"]}
+
+    def run(seed, lr):
+        row = {"task": task, "init": settings["init"], "freeze_encoder": settings["freeze"],
+               "train_fraction": fraction, "seed": seed, "lr": lr, "epochs": EPOCHS, "select_epoch": True}
+        if run_key(row) in done:
+            return done[run_key(row)]
+        row = finetune(task, settings["init"], settings["freeze"], fraction, seed, lr, EPOCHS, select_epoch=True)
+        record(row, command(task, regime, fraction, seed, lr), record_path)
+        print(json.dumps(row), flush=True)
+        return row
+
+    first = [run(SEEDS[0], lr) for lr in GRIDS[regime]]
+    best = max(first, key=lambda r: r["dev_accuracy"])  # the first of equal scores: the smaller rate
+    for seed in SEEDS[1:]:
+        run(seed, best["lr"])
+
+
+def status(record_path: Path) -> None:
+    """How many of each task's runs are recorded."""
+    from course_lib.finetune import load_results
+
+    rows = load_results(record_path)["finetuning"]
+    per_config = len(GRIDS["pretrained"]) + len(SEEDS) - 1
+    for task in ("mr", "subj"):
+        for fraction in FRACTIONS:
+            counts = [sum(r["task"] == task and r["train_fraction"] == fraction and r["init"] == s["init"]
+                          and r["freeze_encoder"] == s["freeze"] for r in rows) for s in SETTINGS.values()]
+            print(f"{task} {fraction:>5g}: " + ", ".join(f"{name} {n}/{per_config}"
+                                                         for name, n in zip(SETTINGS, counts)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tasks", nargs="*", help="mr and/or subj (none: print --status)")
+    parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
+    parser.add_argument("--regimes", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: run two tasks side by side)")
+    parser.add_argument("--record", type=Path, default=RECORD, help="results file (default %(default)s)")
+    parser.add_argument("--status", action="store_true", help="print how much of the grid is recorded")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.tasks) - {"mr", "subj"})
+    if unknown:
+        parser.error(f"unknown task(s) {', '.join(unknown)}: the tasks are mr and subj")
+    source_course_lib()
+    if args.status or not args.tasks:
+        status(args.record)
+        return 0
+    import torch
+
+    torch.set_num_threads(args.threads)
+    for task in args.tasks:
+        for fraction in sorted(args.fractions):
+            for regime in args.regimes:
+                run_grid(task, regime, fraction, args.record)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
