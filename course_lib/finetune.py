@@ -40,6 +40,15 @@ def run_key(row: dict) -> tuple:
     return tuple(row.get(k, False) if k == "select_epoch" else row[k] for k in RUN_KEY)
 
 
+def baseline_key(row: dict) -> tuple:
+    """The configuration of a baseline row (`course_lib.bag_of_words`)."""
+    return row["task"], row["model"], row["train_fraction"], row["seed"]
+
+
+#: the lists of a results file, and what makes two of their rows the same configuration
+RESULT_SECTIONS = {"finetuning": run_key, "baselines": baseline_key}
+
+
 def freeze_encoder(model) -> int:
     """Stop gradients for every encoder (`model.bert`) parameter, keeping the head trainable; returns the number
     of trainable parameters left."""
@@ -171,15 +180,16 @@ def load_results(path: Path = RESULTS_JSON) -> dict:
     return json.loads(Path(path).read_text()) if Path(path).exists() else {"pretraining": None, "finetuning": []}
 
 
-def record(row: dict, command: str, path: Path) -> None:
-    """Add a run to the results file ``path`` (replacing an earlier run of the same configuration)."""
+def record(row: dict, command: str, path: Path, section: str = "finetuning") -> None:
+    """Add a run to the ``section`` list of the results file ``path`` (replacing an earlier run of the same
+    configuration)."""
+    key = RESULT_SECTIONS[section]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "w") as lock:  # several grids may record at once
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = load_results(path)
-        results["finetuning"] = [r for r in results["finetuning"] if run_key(r) != run_key(row)]
-        results["finetuning"].append({**row, "command": command})
+        results[section] = [r for r in results.get(section, []) if key(r) != key(row)] + [{**row, "command": command}]
         path.write_text(json.dumps(results, indent=1) + "\n")
 
 

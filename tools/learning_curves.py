@@ -6,7 +6,8 @@
 For each task, fraction (smallest first) and regime (pretrained + full fine-tuning, from scratch, linear probe on
 the frozen pretrained encoder): seed 0 runs every learning rate of the regime's grid for 4 epochs, keeping the
 epoch (2, 3 or 4) with the best dev accuracy (`course finetune --select-epoch`); seeds 1 and 2 then run at the
-rate whose seed-0 run scored best on dev. Test accuracy is read once per run and never chooses anything.
+rate whose seed-0 run scored best on dev. Test accuracy is read once per run and never chooses anything. The
+bag-of-words baseline (`course_lib.bag_of_words`) runs first on the same subsets (seconds per run).
 
 The grid is long on a CPU (each fraction costs its share of four epochs per run), so it is built to span several
 sessions: every run is recorded in `tools/learning_curves/results.json` as soon as it ends (the file is committed),
@@ -65,6 +66,22 @@ def run_grid(task, regime, fraction, record_path: Path) -> None:
         run(seed, best["lr"])
 
 
+def run_baselines(task, fraction, record_path: Path) -> None:
+    """The bag-of-words baseline on the same subsets (one run with all the labels: the subset is then the split)."""
+    from course_lib.bag_of_words import bag_of_words_baseline
+    from course_lib.finetune import baseline_key, load_results, record
+
+    done = {baseline_key(r) for r in load_results(record_path).get("baselines", [])}
+    for seed in SEEDS if fraction < 1 else SEEDS[:1]:
+        if (task, "bag of words", fraction, seed) in done:
+            continue
+        row = bag_of_words_baseline(task, fraction, seed)
+        call = f"bag_of_words_baseline({task!r}, train_fraction={fraction:g}, seed={seed})"
+        record(row, f"python -c 'from course_lib.bag_of_words import bag_of_words_baseline; print({call})'",
+               record_path, section="baselines")
+        print(json.dumps(row), flush=True)
+
+
 def status(record_path: Path) -> None:
     """How many of each task's runs are recorded."""
     from course_lib.finetune import load_results
@@ -84,6 +101,8 @@ def main(argv=None) -> int:
     parser.add_argument("tasks", nargs="*", help="mr and/or subj (none: print --status)")
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     parser.add_argument("--regimes", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--baselines-only", action="store_true",
+                        help="run only the bag-of-words baselines (a few seconds each; they run first otherwise)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: run two tasks side by side)")
     parser.add_argument("--record", type=Path, default=RECORD, help="results file (default %(default)s)")
     parser.add_argument("--status", action="store_true", help="print how much of the grid is recorded")
@@ -100,6 +119,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     for task in args.tasks:
         for fraction in sorted(args.fractions):
+            run_baselines(task, fraction, args.record)
+        for fraction in sorted(args.fractions) if not args.baselines_only else []:
             for regime in args.regimes:
                 run_grid(task, regime, fraction, args.record)
     return 0

@@ -2,6 +2,7 @@
 
     python tools/results_table.py                          # RESULTS.md from the shipped results.json
     python tools/results_table.py --merge runs/finetune    # add the runs that `course finetune --out` recorded there
+    python tools/results_table.py --merge tools/learning_curves --sections baselines   # only the bag-of-words rows
 
 RESULTS.md holds only measured numbers (each with the command that made it) and the published reference points
 they are read against.
@@ -60,6 +61,8 @@ def render(results: dict) -> str:
         lines += ["", "Reference points (10-fold cross-validation, Pang & Lee data): MR — Naive Bayes SVM 79.4, "
                   "CNN 81.5, fine-tuned BERT-base about 85-88; SUBJ — NBSVM 93.2, CNN 93.4.", ""]
         lines += transfer_lines(chosen)
+    if results.get("baselines"):
+        lines += baseline_lines(results["baselines"])
     if results.get("gpt"):
         lines += gpt_lines(results["gpt"])
     if results.get("notes"):  # the maintainers' reading of these numbers (export drops it with the rows it reads)
@@ -114,6 +117,29 @@ def _continued_lines(pre: dict) -> list[str]:
     return [" ".join(lines), ""]
 
 
+def baseline_lines(rows: list[dict]) -> list[str]:
+    """The bag-of-words baseline (results.json["baselines"], `course_lib.bag_of_words`) per task and label fraction."""
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault((row["task"], row["train_fraction"]), []).append(row)
+    lines = ["## Bag-of-words baseline (logistic regression on unigrams and bigrams, no pretraining)", "",
+             "The same stratified subsets of the training labels as the fine-tuning runs (the same fraction and seed "
+             "pick the same sentences); the L2 strength chosen on dev for each run; test read once. With all the "
+             "labels the subset is the whole split, so one run.", "",
+             "| task | labels used | runs | L2 chosen | n-grams | dev | test | time per run |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (task, fraction), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        dev, dev_sd = _mean_std([100 * r["dev_accuracy"] for r in runs])
+        test, test_sd = _mean_std([100 * r["test_accuracy"] for r in runs])
+        l2s = ", ".join(f"{l2:g}" for l2 in sorted({r["l2"] for r in runs}))
+        features = statistics.mean(r["features"] for r in runs)
+        seconds = statistics.mean(r["wall_time_s"] for r in runs)
+        spread = (lambda sd: f" ± {sd:.1f}") if len(runs) > 1 else (lambda sd: "")
+        lines.append(f"| {task.upper()} | {fraction:.0%} | {len(runs)} | {l2s} | {features:,.0f} | {dev:.1f}{spread(dev_sd)} "
+                     f"| {test:.1f}{spread(test_sd)} | {seconds:.0f} s |")
+    return lines + [""]
+
+
 def transfer_lines(chosen: dict) -> list[str]:
     """Pretrained minus scratch test accuracy per task and label fraction (the transfer gain), in points."""
     lines = ["## Transfer gain (pretrained − from scratch, test accuracy, points)", ""]
@@ -132,25 +158,32 @@ def write(results: dict, results_json: Path = RESULTS_JSON, results_md: Path = R
     results_md.write_text(render(results))
 
 
-def merge(results: dict, new: dict) -> dict:
-    """``results`` with the fine-tuning rows of ``new`` added (a row replaces one of the same configuration)."""
-    from course_lib.finetune import run_key
+def merge(results: dict, new: dict, sections=None) -> dict:
+    """``results`` with the fine-tuning and baseline rows of ``new`` added (a row replaces one of the same
+    configuration); ``sections``: only those lists (default: all)."""
+    from course_lib.finetune import RESULT_SECTIONS
 
-    rows = {run_key(r): r for r in results.get("finetuning", [])}
-    rows.update({run_key(r): r for r in new.get("finetuning", [])})
-    return {**results, "finetuning": list(rows.values())}
+    merged = dict(results)
+    for section, key in RESULT_SECTIONS.items():
+        if (section in results or section in new) and (sections is None or section in sections):
+            rows = {key(r): r for r in results.get(section, [])}
+            rows.update({key(r): r for r in new.get(section, [])})
+            merged[section] = list(rows.values())
+    return merged
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--merge", nargs="+", default=[], metavar="RUN_DIR",
                         help="folders of `course finetune --out` runs whose results.json rows are added")
+    parser.add_argument("--sections", nargs="+", choices=["finetuning", "baselines"], default=None,
+                        help="merge only these lists (default: both)")
     args = parser.parse_args(argv)
     from course_lib.finetune import load_results
 
     results = load_results(RESULTS_JSON)
     for run_dir in args.merge:
-        results = merge(results, load_results(Path(run_dir) / "results.json"))
+        results = merge(results, load_results(Path(run_dir) / "results.json"), args.sections)
     write(results)
     print(f"wrote {RESULTS_MD} ({len(results['finetuning'])} fine-tuning runs)")
 
