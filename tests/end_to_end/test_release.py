@@ -96,3 +96,14 @@ def test_hidden_tests_differ_from_visible(course):
                 if not hidden or hidden in visible:
                     bad.append(f"{ch}/{m.get('grade_id')}: hidden tests are empty or repeat the visible ones")
     assert not bad, "\n".join(bad)
+
+
+def test_every_cell_of_every_notebook_has_a_unique_id():
+    """nbformat 4.5 cells carry ids (a missing one is a warning today and an error in later nbformat versions); the
+    raw files are read, since nbformat.read fills missing ids in silently."""
+    files = sorted((REPO / "solutions").rglob("*.ipynb")) + sorted((REPO / "notebooks").rglob("*.ipynb"))
+    assert files
+    for f in files:
+        ids = [cell.get("id") for cell in json.loads(f.read_text())["cells"]]
+        assert None not in ids, f"{f.relative_to(REPO)}: cell {ids.index(None)} has no id"
+        assert len(set(ids)) == len(ids), f"{f.relative_to(REPO)}: duplicate cell ids"
