@@ -30,14 +30,15 @@ RESULTS_JSON = Path(__file__).parent / "assets" / "results.json"
 #: where `course finetune` records its runs unless told otherwise (relative: under the current folder)
 DEFAULT_RESULTS_DIR = Path("runs") / "finetune"
 #: what makes two runs the same configuration (a later one replaces the earlier in a results file)
-RUN_KEY = ("task", "init", "freeze_encoder", "train_fraction", "seed", "lr", "epochs", "select_epoch")
+RUN_KEY = ("task", "init", "freeze_encoder", "train_fraction", "seed", "lr", "epochs", "select_epoch", "by_length")
 #: with select_epoch, the first epoch whose weights may be kept (BERT fine-tunes for 2, 3 or 4 epochs)
 FIRST_SELECTED_EPOCH = 2
 
 
 def run_key(row: dict) -> tuple:
-    """The configuration of a results row (rows recorded before epoch selection existed ran without it)."""
-    return tuple(row.get(k, False) if k == "select_epoch" else row[k] for k in RUN_KEY)
+    """The configuration of a results row (rows recorded before epoch selection and length-grouped batches existed
+    ran without them)."""
+    return tuple(row.get(k, False) if k in ("select_epoch", "by_length") else row[k] for k in RUN_KEY)
 
 
 def baseline_key(row: dict) -> tuple:
@@ -116,12 +117,13 @@ def build_classifier(init: str = "pretrained", seed: int = 0, dropout: float = 0
 
 def finetune(task: str, init: str = "pretrained", freeze: bool = False, train_fraction: float = 1.0, seed: int = 0,
              lr: float = 1e-4, epochs: int = 3, select_epoch: bool = False, batch_size: int = 32, max_length: int = 64,
-             warmup: float = 0.1, checkpoint=None, device=None, progress: bool = True) -> dict:
+             by_length: bool = False, warmup: float = 0.1, checkpoint=None, device=None, progress: bool = True) -> dict:
     """Fine-tune on a task's training split and report dev and test accuracy (one results row).
 
     With `select_epoch`, dev accuracy is measured after every epoch from the second on and the weights of the best
     one are kept (the row's `epoch`, with every measurement in `dev_by_epoch`); test accuracy is read once, on the
-    kept weights. Without, the weights after the last epoch are the result."""
+    kept weights. Without, the weights after the last epoch are the result. `by_length`: training batches of texts
+    of similar length (`task_loader`'s; less padding, so faster), otherwise plain random batches."""
     from .data import task_loader
     from .tokenizer import load_tokenizer
 
@@ -130,7 +132,7 @@ def finetune(task: str, init: str = "pretrained", freeze: bool = False, train_fr
     if freeze:
         freeze_encoder(model)
     train_loader = task_loader(task, "train", tokenizer, batch_size, max_length, shuffle=True, seed=seed,
-                               fraction=train_fraction)
+                               fraction=train_fraction, by_length=by_length)
     dev_loader = task_loader(task, "dev", tokenizer, 128, max_length, by_length=True)
     test_loader = task_loader(task, "test", tokenizer, 128, max_length, by_length=True)
     started = time.perf_counter()
@@ -148,6 +150,8 @@ def finetune(task: str, init: str = "pretrained", freeze: bool = False, train_fr
               after_epoch=keep_the_best if select_epoch else None)
     row = {"task": task, "init": init, "freeze_encoder": freeze, "train_fraction": train_fraction, "seed": seed,
            "lr": lr, "epochs": epochs}
+    if by_length:
+        row["by_length"] = True
     if select_epoch:
         model.load_state_dict(kept["state"])
         row.update(select_epoch=True, epoch=kept["epoch"], dev_accuracy=round(dev_by_epoch[kept["epoch"]], 4),

@@ -5,7 +5,8 @@
 
 For each task, fraction (smallest first) and regime (pretrained + full fine-tuning, from scratch, linear probe on
 the frozen pretrained encoder): seed 0 runs every learning rate of the regime's grid for 4 epochs, keeping the
-epoch (2, 3 or 4) with the best dev accuracy (`course finetune --select-epoch`); seeds 1 and 2 then run at the
+epoch (2, 3 or 4) with the best dev accuracy (`course finetune --select-epoch`), on batches of texts of similar
+length (`--by-length`: about half the padding of random batches); seeds 1 and 2 then run at the
 rate whose seed-0 run scored best on dev. Test accuracy is read once per run and never chooses anything. The
 bag-of-words baseline (`course_lib.bag_of_words`) runs first on the same subsets (seconds per run).
 
@@ -41,7 +42,7 @@ def command(task, regime, fraction, seed, lr) -> str:
     settings = SETTINGS[regime]
     return shlex.join(["course", "finetune", task, "--init", settings["init"], *(["--freeze-encoder"] if
                        settings["freeze"] else []), "--train-fraction", f"{fraction:g}", "--seeds", str(seed),
-                       "--lrs", f"{lr:g}", "--epochs", str(EPOCHS), "--select-epoch"])
+                       "--lrs", f"{lr:g}", "--epochs", str(EPOCHS), "--select-epoch", "--by-length"])
 
 
 def run_grid(task, regime, fraction, record_path: Path) -> None:
@@ -52,10 +53,12 @@ def run_grid(task, regime, fraction, record_path: Path) -> None:
 
     def run(seed, lr):
         row = {"task": task, "init": settings["init"], "freeze_encoder": settings["freeze"],
-               "train_fraction": fraction, "seed": seed, "lr": lr, "epochs": EPOCHS, "select_epoch": True}
+               "train_fraction": fraction, "seed": seed, "lr": lr, "epochs": EPOCHS, "select_epoch": True,
+               "by_length": True}
         if run_key(row) in done:
             return done[run_key(row)]
-        row = finetune(task, settings["init"], settings["freeze"], fraction, seed, lr, EPOCHS, select_epoch=True)
+        row = finetune(task, settings["init"], settings["freeze"], fraction, seed, lr, EPOCHS, select_epoch=True,
+                       by_length=True)
         record(row, command(task, regime, fraction, seed, lr), record_path)
         print(json.dumps(row), flush=True)
         return row

@@ -128,6 +128,7 @@ FINETUNE_OPTIONS = {
     "select_epoch": "keep the weights of the epoch (from the second on) with the best dev accuracy",
     "batch_size": "examples per step",
     "max_length": "tokens per example",
+    "by_length": "train on batches of texts of similar length (less padding: faster)",
     "checkpoint": "a course_lib checkpoint folder (default: the shipped one)",
     "device": "cpu, cuda, mps (default: the best available)",
 }

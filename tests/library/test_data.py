@@ -428,8 +428,37 @@ def test_task_loader_by_length_holds_the_same_examples_shortest_first(tok):
     ordered = examples(task_loader("subj", "dev", tok, batch_size=64, by_length=True))
     assert sorted(ordered) == sorted(plain) and ordered != plain
     assert [len(ids) for ids, _ in ordered] == sorted(len(ids) for ids, _ in plain)
-    with pytest.raises(ValueError, match="shuffle"):
-        task_loader("mr", "train", tok, shuffle=True, by_length=True)
+
+
+def test_length_grouped_batches_cover_every_example_once_in_random_batches_of_similar_length():
+    from course_lib.data.tasks import LengthGroupedBatches
+
+    lengths = [random.Random(i).randint(1, 60) for i in range(1000)]
+    sampler = LengthGroupedBatches(lengths, 32, torch.Generator().manual_seed(0), group=5)
+    first, second = list(sampler), list(sampler)
+
+    def mean_spread(batches):
+        return sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+
+    random_batches = [list(range(i, min(i + 32, 1000))) for i in range(0, 1000, 32)]   # lengths are random already
+    for epoch in (first, second):
+        assert sorted(i for batch in epoch for i in batch) == list(range(1000)) and len(epoch) == len(sampler) == 32
+        assert mean_spread(epoch) < 0.3 * mean_spread(random_batches), "a batch should hold texts of similar length"
+    assert first != second, "each epoch draws new batches"
+    again = list(LengthGroupedBatches(lengths, 32, torch.Generator().manual_seed(0), group=5))
+    assert again == first, "the same seed gives the same batches"
+    assert [len(b) for b in first].count(1000 % 32) == 1  # one short batch, anywhere in the epoch
+    dropped = list(LengthGroupedBatches(lengths, 32, torch.Generator().manual_seed(0), drop_last=True, group=5))
+    assert all(len(b) == 32 for b in dropped) and len(dropped) == 31
+
+
+def test_task_loader_by_length_with_shuffle_pads_less(tok):
+    def padded_tokens(loader):
+        return sum(b["input_ids"].numel() for b in loader), sorted(y for b in loader for y in b["labels"].tolist())
+
+    plain, plain_labels = padded_tokens(task_loader("mr", "train", tok, shuffle=True, seed=3))
+    grouped, grouped_labels = padded_tokens(task_loader("mr", "train", tok, shuffle=True, seed=3, by_length=True))
+    assert grouped_labels == plain_labels and grouped < 0.7 * plain
 
 
 def test_task_loader_fraction(tok):
