@@ -5,8 +5,8 @@
 
 For each configuration, the learning rate is chosen on the dev set with the first seed, then the other seeds
 run at that learning rate; with ``--select-epoch`` the number of epochs is chosen on dev too (the best of epochs
-2 .. ``--epochs``, BERT's grid of 2, 3 or 4); test accuracy is only read, once, never used for a choice. Every run is recorded in
-``--out/results.json`` (default ``runs/finetune/`` under the current folder); the package's own
+2 .. ``--epochs``, BERT's grid of 2, 3 or 4); test accuracy is only read, once, never used for a choice. Every run
+is recorded in ``--out/results.json`` (default ``runs/finetune/`` under the current folder); the package's own
 ``assets/results.json`` (the shipped measurements) is only read here: the maintainers' tools/ remake it.
 """
 import copy
