@@ -14,7 +14,8 @@ The grid is long on a CPU (each fraction costs its share of four epochs per run)
 sessions: every run is recorded in `tools/learning_curves/results.json` as soon as it ends (the file is committed),
 and a call skips every configuration already recorded there, so it resumes where the last one stopped. Each row
 carries the `course finetune` command that makes it alone. When the grid is complete, its rows replace the
-fine-tuning rows of the shipped results (`python tools/results_table.py --merge tools/learning_curves`).
+fine-tuning rows of the shipped results
+(`python tools/results_table.py --merge tools/learning_curves --replace-finetuning`).
 """
 from __future__ import annotations
 

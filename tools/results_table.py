@@ -3,6 +3,7 @@
     python tools/results_table.py                          # RESULTS.md from the shipped results.json
     python tools/results_table.py --merge runs/finetune    # add the runs that `course finetune --out` recorded there
     python tools/results_table.py --merge tools/learning_curves --sections baselines   # only the bag-of-words rows
+    python tools/results_table.py --merge tools/learning_curves --replace-finetuning   # the grid replaces the old rows
 
 RESULTS.md holds only measured numbers (each with the command that made it) and the published reference points
 they are read against.
@@ -172,18 +173,30 @@ def merge(results: dict, new: dict, sections=None) -> dict:
     return merged
 
 
+def combine(results: dict, runs: list[dict], sections=None, replace_finetuning: bool = False) -> dict:
+    """``results`` with each of ``runs`` merged in (:func:`merge`); with ``replace_finetuning``, none of the fine-tuning
+    rows of ``results`` is kept, only those of ``runs``."""
+    if replace_finetuning:
+        results = {**results, "finetuning": []}
+    for new in runs:
+        results = merge(results, new, sections)
+    return results
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--merge", nargs="+", default=[], metavar="RUN_DIR",
                         help="folders of `course finetune --out` runs whose results.json rows are added")
     parser.add_argument("--sections", nargs="+", choices=["finetuning", "baselines"], default=None,
                         help="merge only these lists (default: both)")
+    parser.add_argument("--replace-finetuning", action="store_true",
+                        help="drop every shipped fine-tuning row first (a new protocol replaces the old one, so the "
+                             "two are never mixed in one learning-rate choice)")
     args = parser.parse_args(argv)
     from course_lib.finetune import load_results
 
-    results = load_results(RESULTS_JSON)
-    for run_dir in args.merge:
-        results = merge(results, load_results(Path(run_dir) / "results.json"), args.sections)
+    results = combine(load_results(RESULTS_JSON), [load_results(Path(d) / "results.json") for d in args.merge],
+                      args.sections, args.replace_finetuning)
     write(results)
     print(f"wrote {RESULTS_MD} ({len(results['finetuning'])} fine-tuning runs)")
 

@@ -127,3 +127,19 @@ def test_select_epoch_keeps_the_best_dev_epoch_and_reads_test_once_on_its_weight
     assert [e for e, _ in seen["dev"]] == [2, 3, 4] and len(seen["test"]) == 1
     assert seen["test"][0] == dict(seen["dev"])[3] != dict(seen["dev"])[4]  # epoch 3's weights, restored exactly
     assert ft.run_key(row) != ft.run_key({**row, "select_epoch": False})
+
+
+def test_a_new_protocol_replaces_the_shipped_fine_tuning_rows_instead_of_mixing_with_them():
+    from results_table import combine
+
+    old = dict(task="mr", init="pretrained", freeze_encoder=False, train_fraction=0.1, seed=0, lr=1e-3, epochs=3,
+               dev_accuracy=0.9, test_accuracy=0.5, wall_time_s=1.0, command="course finetune mr")
+    new = {**old, "epochs": 4, "select_epoch": True, "by_length": True, "dev_accuracy": 0.6}
+    baseline = dict(task="mr", model="bag of words", train_fraction=0.1, seed=0, dev_accuracy=0.6, test_accuracy=0.6)
+    shipped = {"pretraining": {"steps": 1}, "finetuning": [old], "baselines": [baseline]}
+    mixed = combine(shipped, [{"finetuning": [new]}])
+    assert len(mixed["finetuning"]) == 2  # merging keeps the old protocol's row next to the new one
+    (kept,) = best_runs(mixed["finetuning"]).values()
+    assert len(kept) == 2, "mixed, the two protocols' rows would count as two seeds of one setting"
+    replaced = combine(shipped, [{"finetuning": [new]}], replace_finetuning=True)
+    assert replaced["finetuning"] == [new] and replaced["baselines"] == [baseline] and replaced["pretraining"]
