@@ -31,8 +31,8 @@ RECORD = REPO / "tools" / "learning_curves" / "results.json"
 FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)
 SEEDS = (0, 1, 2)
 EPOCHS = 4
-#: learning-rate grids: BERT's fine-tuning range up to the pretraining rate for the full model, larger ones for the
-#: probe (a single linear layer on fixed features)
+#: learning-rate grids: from BERT-base's fine-tuning range (2e-5 to 5e-5) up to this model's pretraining rate for the
+#: whole model; larger ones for the probe (a single linear layer on fixed features)
 GRIDS = {"pretrained": (3e-5, 1e-4, 3e-4, 1e-3), "scratch": (3e-5, 1e-4, 3e-4, 1e-3), "probe": (3e-4, 1e-3, 3e-3, 1e-2)}
 SETTINGS = {"pretrained": {"init": "pretrained", "freeze": False}, "scratch": {"init": "scratch", "freeze": False},
             "probe": {"init": "pretrained", "freeze": True}}
