@@ -134,7 +134,7 @@ def test_a_new_protocol_replaces_the_shipped_fine_tuning_rows_instead_of_mixing_
 
     old = dict(task="mr", init="pretrained", freeze_encoder=False, train_fraction=0.1, seed=0, lr=1e-3, epochs=3,
                dev_accuracy=0.9, test_accuracy=0.5, wall_time_s=1.0, command="course finetune mr")
-    new = {**old, "epochs": 4, "select_epoch": True, "by_length": True, "dev_accuracy": 0.6}
+    new = {**old, "epochs": 4, "select_epoch": True, "epoch": 3, "by_length": True, "dev_accuracy": 0.6}
     baseline = dict(task="mr", model="bag of words", train_fraction=0.1, seed=0, dev_accuracy=0.6, test_accuracy=0.6)
     shipped = {"pretraining": {"steps": 1}, "finetuning": [old], "baselines": [baseline]}
     mixed = combine(shipped, [{"finetuning": [new]}])
@@ -143,3 +143,6 @@ def test_a_new_protocol_replaces_the_shipped_fine_tuning_rows_instead_of_mixing_
     assert len(kept) == 2, "mixed, the two protocols' rows would count as two seeds of one setting"
     replaced = combine(shipped, [{"finetuning": [new]}], replace_finetuning=True)
     assert replaced["finetuning"] == [new] and replaced["baselines"] == [baseline] and replaced["pretraining"]
+    from results_table import render
+
+    assert "| 0.001 | 3 of 4 | 1 |" in render({"finetuning": [new]}), "the table names the epoch dev chose"
