@@ -32,8 +32,10 @@ FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)
 SEEDS = (0, 1, 2)
 EPOCHS = 4
 #: learning-rate grids: from BERT-base's fine-tuning range (2e-5 to 5e-5) up to this model's pretraining rate for the
-#: whole model; larger ones for the probe (a single linear layer on fixed features)
-GRIDS = {"pretrained": (3e-5, 1e-4, 3e-4, 1e-3), "scratch": (3e-5, 1e-4, 3e-4, 1e-3), "probe": (3e-4, 1e-3, 3e-3, 1e-2)}
+#: whole model; larger ones for the probe (a single linear layer on fixed features: at 1 % and 3 % of the labels it
+#: chose 1e-2, then the top of its grid, so the grid goes on to 1e-1)
+GRIDS = {"pretrained": (3e-5, 1e-4, 3e-4, 1e-3), "scratch": (3e-5, 1e-4, 3e-4, 1e-3),
+         "probe": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)}
 SETTINGS = {"pretrained": {"init": "pretrained", "freeze": False}, "scratch": {"init": "scratch", "freeze": False},
             "probe": {"init": "pretrained", "freeze": True}}
 
@@ -91,13 +93,12 @@ def status(record_path: Path) -> None:
     from course_lib.finetune import load_results
 
     rows = load_results(record_path)["finetuning"]
-    per_config = len(GRIDS["pretrained"]) + len(SEEDS) - 1
     for task in ("mr", "subj"):
         for fraction in FRACTIONS:
-            counts = [sum(r["task"] == task and r["train_fraction"] == fraction and r["init"] == s["init"]
-                          and r["freeze_encoder"] == s["freeze"] for r in rows) for s in SETTINGS.values()]
-            print(f"{task} {fraction:>5g}: " + ", ".join(f"{name} {n}/{per_config}"
-                                                         for name, n in zip(SETTINGS, counts)))
+            counts = {name: sum(r["task"] == task and r["train_fraction"] == fraction and r["init"] == s["init"]
+                                and r["freeze_encoder"] == s["freeze"] for r in rows) for name, s in SETTINGS.items()}
+            print(f"{task} {fraction:>5g}: " + ", ".join(f"{name} {n}/{len(GRIDS[name]) + len(SEEDS) - 1}"
+                                                         for name, n in counts.items()))
 
 
 def main(argv=None) -> int:
