@@ -88,6 +88,20 @@ def run_baselines(task, fraction, record_path: Path) -> None:
         print(json.dumps(row), flush=True)
 
 
+def progress(rows, task, fraction, regime) -> tuple[int, int]:
+    """How many of a grid's runs are recorded, out of how many: seed 0 at every rate, then the other seeds at the rate
+    seed 0 chose (counted once seed 0 is complete; runs at a rate chosen before the grid grew do not count)."""
+    settings = SETTINGS[regime]
+    runs = {(r["seed"], r["lr"]): r for r in rows if r["task"] == task and r["train_fraction"] == fraction
+            and r["init"] == settings["init"] and r["freeze_encoder"] == settings["freeze"]}
+    first = [runs[SEEDS[0], lr] for lr in GRIDS[regime] if (SEEDS[0], lr) in runs]
+    done = len(first)
+    if done == len(GRIDS[regime]):
+        best = max(first, key=lambda r: r["dev_accuracy"])["lr"]
+        done += sum((seed, best) in runs for seed in SEEDS[1:])
+    return done, len(GRIDS[regime]) + len(SEEDS) - 1
+
+
 def status(record_path: Path) -> None:
     """How many of each task's runs are recorded."""
     from course_lib.finetune import load_results
@@ -95,10 +109,8 @@ def status(record_path: Path) -> None:
     rows = load_results(record_path)["finetuning"]
     for task in ("mr", "subj"):
         for fraction in FRACTIONS:
-            counts = {name: sum(r["task"] == task and r["train_fraction"] == fraction and r["init"] == s["init"]
-                                and r["freeze_encoder"] == s["freeze"] for r in rows) for name, s in SETTINGS.items()}
-            print(f"{task} {fraction:>5g}: " + ", ".join(f"{name} {n}/{len(GRIDS[name]) + len(SEEDS) - 1}"
-                                                         for name, n in counts.items()))
+            print(f"{task:>4} {fraction:>4g}: " + ", ".join(
+                "{} {}/{}".format(name, *progress(rows, task, fraction, name)) for name in SETTINGS))
 
 
 def main(argv=None) -> int:
