@@ -53,19 +53,26 @@ def test_export_keeps_only_the_results_the_new_weights_cannot_change(tmp_path):
 
     def export_into_tmp(run):
         return export(run, shipped=tmp_path / "shipped", results_json=tmp_path / "results.json",
-                      results_md=tmp_path / "RESULTS.md")
+                      results_md=tmp_path / "RESULTS.md", grid_record=tmp_path / "grid.json")
 
     def finetuning_rows():
         return [{"task": "mr", "init": init, "freeze_encoder": False, "train_fraction": 1.0, "seed": 0, "lr": 1e-4,
                  "epochs": 1, "dev_accuracy": 0.6, "test_accuracy": 0.6, "wall_time_s": 1.0, "command": "course finetune"}
                 for init in ("scratch", "pretrained")]
 
+    baseline = {"task": "mr", "model": "bag of words", "train_fraction": 1.0, "seed": 0, "test_accuracy": 0.7}
+
     def export_after_recording(run):
         results = json.loads((tmp_path / "results.json").read_text())
         (tmp_path / "results.json").write_text(json.dumps({**results, "finetuning": finetuning_rows(),
                                                            "notes": ["read on the previous weights"]}))
+        (tmp_path / "grid.json").write_text(json.dumps({"finetuning": finetuning_rows(), "baselines": [baseline]}))
         export_into_tmp(run)
-        return json.loads((tmp_path / "results.json").read_text())
+        grid = json.loads((tmp_path / "grid.json").read_text())
+        results = json.loads((tmp_path / "results.json").read_text())
+        assert grid["finetuning"] == results["finetuning"], "the grid's record must drop the same runs, so it reruns them"
+        assert grid["baselines"] == [baseline], "the bag of words never reads the weights"
+        return results
 
     pretrain(tmp_path / "a", steps=1, **TINY)
     export_into_tmp(tmp_path / "a")
